@@ -1,0 +1,38 @@
+# mmrefactor: `make demo` and `make test` are the contract (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DBDIR  := /usr/share/metamath/databases
+
+.PHONY: setup system-deps test test-fast demo bench clean
+
+setup: system-deps $(VENV)/.installed
+
+# Debian's metamath.exe is the independent judge; its databases are the real data.
+system-deps:
+	@if ! command -v metamath >/dev/null 2>&1 || [ ! -f $(DBDIR)/set.mm ]; then \
+		echo "installing Debian packages metamath metamath-databases"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq metamath metamath-databases; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m 'not slow'
+
+demo: setup
+	$(PY) -m refactor demo
+
+bench: setup
+	$(PY) benchmarks/bench_verify.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

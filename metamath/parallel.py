@@ -1,0 +1,60 @@
+"""Run a function over many theorems of one database on all cores (fork).
+
+The database is handed to the workers by ``fork`` (copy-on-write), never
+pickled; only labels go out and small results come back.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, TypeVar
+
+from .database import Database
+
+T = TypeVar("T")
+_STATE: tuple | None = None
+
+
+def _run_chunk(chunk: list[str]) -> list:
+    db, fn = _STATE
+    return [(l, fn(db, l)) for l in chunk]
+
+
+def map_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterable[str],
+                 jobs: int | None = None, desc: str | None = None) -> dict[str, T]:
+    """``{label: fn(db, label)}`` for every label, in parallel when it pays.
+
+    ``fn`` must be a module-level function (workers find it by fork). A
+    progress bar is shown on stderr when ``desc`` is given.
+    """
+    global _STATE
+    labels = list(labels)
+    if jobs is None:
+        jobs = min(os.cpu_count() or 1, 8) if len(labels) > 2000 else 1
+    bar = None
+    if desc:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(labels), desc=desc, unit="proof", leave=False, mininterval=0.5)
+    out: dict[str, T] = {}
+    if jobs <= 1 or not hasattr(os, "fork"):
+        for l in labels:
+            out[l] = fn(db, l)
+            if bar:
+                bar.update()
+    else:
+        import multiprocessing as mp
+
+        size = max(1, min(500, len(labels) // (jobs * 4) + 1))
+        chunks = [labels[i : i + size] for i in range(0, len(labels), size)]
+        _STATE = (db, fn)
+        try:
+            with mp.get_context("fork").Pool(jobs) as pool:
+                for res in pool.imap(_run_chunk, chunks):
+                    out.update(res)
+                    if bar:
+                        bar.update(len(res))
+        finally:
+            _STATE = None
+    if bar:
+        bar.close()
+    return out

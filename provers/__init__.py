@@ -1,0 +1,1 @@
+"""Neural provers trained on a (refactored) corpus, and attribution of their successes."""

@@ -1,0 +1,1 @@
+"""REFACTOR: learn to extract reusable theorems from proofs, then rewrite the library."""

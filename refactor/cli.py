@@ -1,0 +1,215 @@
+"""The ``mmrefactor`` command: parse arguments, call the library, print.
+
+Every subcommand is a library function first; this file only turns
+arguments into calls and results into readable text or ``--json``. User
+mistakes (bad database, unknown label, missing file) print
+``file:line:col: message`` and exit 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable
+
+from metamath.errors import MMError
+
+DEFAULT_DB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "set-prop.mm")
+
+
+class UsageError(Exception):
+    """A user mistake that is not located in a file (exit 2)."""
+
+
+def _emit(args, data: dict, text: Callable[[dict], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        print(text(data))
+
+
+def _load(path: str):
+    from metamath.database import Database
+
+    return Database.from_file(path)
+
+
+# ---------------------------------------------------------------- verify
+def cmd_verify(args) -> int:
+    from metamath.verify import verify_all
+
+    db = _load(args.db)
+    labels = None
+    if args.label:
+        for l in args.label:
+            if l not in db or db[l].kind != "p":
+                raise UsageError(f"{args.db}: no $p statement labeled {l!r}")
+        labels = list(args.label)
+    rep = verify_all(db, labels=labels, jobs=args.jobs, progress=not args.json and sys.stderr.isatty())
+    data = rep.as_dict()
+
+    def text(d):
+        lines = [f"{args.db}: {d['statements']} statements, {d['axioms']} $a, {d['theorems']} $p"]
+        for f in d["failed"]:
+            lines.append(f"FAILED {f['label']} step {f['step']}: {f['reason']}")
+        checked = len(labels) if labels else d["theorems"]
+        lines.append(f"verified {d['verified']} of {checked} proofs in {d['seconds']:.2f} s"
+                     + ("" if not d["failed"] else f"; {len(d['failed'])} failed"))
+        return "\n".join(lines)
+
+    _emit(args, data, text)
+    return 1 if rep.failed else 0
+
+
+# ---------------------------------------------------------------- stats
+def cmd_stats(args) -> int:
+    from metamath.stats import database_stats
+
+    db = _load(args.db)
+    data = database_stats(db, jobs=args.jobs, progress=not args.json and sys.stderr.isatty())
+
+    def text(d):
+        k = d["kinds"]
+        ps, pt = d["proof_steps"], d["proof_tree_nodes"]
+        out = [f"{args.db}",
+               f"  statements  {d['statements']:>10}   ($f {k['$f']}, $e {k['$e']}, $a {k['$a']} "
+               f"of which syntax {d['syntax_axioms']}, $p {k['$p']})",
+               f"  symbols     {d['constants']:>10} constants, {d['variables']} variables; {d['scopes']} scopes"]
+        if ps.get("count"):
+            out += [f"  proof steps (as stored)   mean {ps['mean']}, median {ps['median']}, max {ps['max']}",
+                    f"  proof tree nodes          mean {pt['mean']}, median {pt['median']}, max {pt['max']} "
+                    f"({d['largest_proof']})",
+                    f"  proof_nodes (all trees)   {d['proof_nodes']:,}",
+                    f"  essential_nodes           {d['essential_nodes']:,}"]
+        if d["unverified_proofs"]:
+            out.append(f"  {d['unverified_proofs']} proofs do not verify (run `mmrefactor verify`)")
+        return "\n".join(out)
+
+    _emit(args, data, text)
+    return 0
+
+
+# ---------------------------------------------------------------- show
+def cmd_show(args) -> int:
+    from metamath.errors import ProofError
+    from metamath.proof import show_lines
+    from metamath.verify import check
+
+    db = _load(args.db)
+    if args.label not in db:
+        raise UsageError(f"{args.db}: no statement labeled {args.label!r}")
+    st = db[args.label]
+    if st.kind != "p":
+        raise UsageError(f"{args.db}: {args.label!r} is a ${st.kind} statement, not a $p with a proof")
+    try:
+        proof = check(db, args.label, record=True)
+    except ProofError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    kinds = {l: s.kind for l, s in db.statements.items()}
+    lines = show_lines(proof, kinds, db.syntax_typecodes, essential_only=not args.all)
+    data = {"label": args.label, "statement": " ".join(st.expr), "steps": len(lines),
+            "tree_nodes": proof.tree_size(), "lines": lines}
+    _emit(args, data, lambda d: "\n".join([f"{d['label']} $p {d['statement']}"] + d["lines"]))
+    return 0
+
+
+# ---------------------------------------------------------------- slice
+def cmd_slice(args) -> int:
+    from metamath.slice import slice_database
+
+    data = slice_database(args.db, args.out, until=args.until, before_section=args.before_section)
+
+    def text(d):
+        return (f"wrote {d['out']}: {d['statements']} statements ({d['axioms']} $a, {d['theorems']} $p), "
+                f"cut after {d['last_label']}, {d['closed_scopes']} scopes closed")
+
+    _emit(args, data, text)
+    return 0
+
+
+# ---------------------------------------------------------------- write
+def cmd_write(args) -> int:
+    from metamath.write import write_database
+
+    db = _load(args.db)
+    data = write_database(db, args.out, recompress=args.recompress)
+    _emit(args, data, lambda d: f"wrote {d['out']} ({d['bytes']:,} bytes"
+                                + (f", {d['recompressed']} proofs recompressed)" if args.recompress else ", unchanged)"))
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+def cmd_demo(args) -> int:
+    """The main job on the embedded default database."""
+    for argv in (["verify", args.db], ["stats", args.db]):
+        print(f"$ mmrefactor {' '.join(argv)}", flush=True)
+        code = main(argv)
+        if code:
+            return code
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmrefactor", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("verify", cmd_verify, "verify every proof of a database")
+    sp.add_argument("db")
+    sp.add_argument("label", nargs="*", help="only these theorems")
+    sp.add_argument("--jobs", type=int, default=None, help="processes (default: all cores for big databases)")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("stats", cmd_stats, "statement counts and proof-size distributions")
+    sp.add_argument("db")
+    sp.add_argument("--jobs", type=int, default=None)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("show", cmd_show, "print a proof tree, indented, like metamath's `show proof`")
+    sp.add_argument("db")
+    sp.add_argument("label")
+    sp.add_argument("--all", action="store_true", help="include syntax steps")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("slice", cmd_slice, "cut a database after a label or before a section; the slice is a valid database")
+    sp.add_argument("db")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("--until", metavar="LABEL", help="keep everything up to and including this statement")
+    g.add_argument("--before-section", metavar="TITLE", help="cut before the section whose title starts so")
+    sp.add_argument("-o", "--out", required=True)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("write", cmd_write, "write a database back (byte-identical, or --recompress every proof)")
+    sp.add_argument("db")
+    sp.add_argument("-o", "--out", required=True)
+    sp.add_argument("--recompress", action="store_true", help="re-encode every proof with our compressor")
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("demo", cmd_demo, "run the main job on the embedded default database")
+    sp.add_argument("--db", default=DEFAULT_DB)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except MMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,41 @@
+"""Shared fixtures: the embedded default and Debian's databases (the real data)."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "data")
+DEBIAN = "/usr/share/metamath/databases"
+DEBIAN_DBS = ["set.mm", "iset.mm", "nf.mm", "hol.mm", "ql.mm", "peano.mm", "miu.mm", "demo0.mm", "big-unifier.mm"]
+
+
+def debian(name: str) -> str:
+    """Path of a Debian database; the test is skipped only if the package is absent."""
+    path = os.path.join(DEBIAN, name)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} missing: install Debian's metamath-databases (make setup does)")
+    return path
+
+
+def metamath_exe() -> str:
+    exe = shutil.which("metamath")
+    if exe is None:
+        pytest.skip("metamath.exe missing: install Debian's metamath (make setup does)")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def demo0():
+    from metamath import Database
+
+    return Database.from_file(debian("demo0.mm"))
+
+
+@pytest.fixture(scope="session")
+def ql():
+    from metamath import Database
+
+    return Database.from_file(debian("ql.mm"))
