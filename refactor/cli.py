@@ -140,6 +140,99 @@ def cmd_write(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- dataset / train / evaluate
+def _expansion_options(args):
+    from refactor.expansion import ExpansionOptions
+
+    return ExpansionOptions(max_nodes=args.max_nodes, cap_train=args.cap_train, cap_eval=args.cap_eval,
+                            seed=args.seed, essential_only=args.essential_only,
+                            limit_proofs=args.limit_proofs)
+
+
+def _dataset_text(d) -> str:
+    sp = d["splits"]
+    return (f"{d['examples']:,} examples from {d['inlined_theorems']:,} inlined theorems "
+            f"({d['applications']:,} applications before the caps), {d['nodes']:,} nodes "
+            f"(mean {d['mean_nodes']}, max {d['max_nodes']}), {100 * d['positive_fraction']:.1f}% positive\n"
+            f"split by inlined theorem (seed {d['seed']}): train {sp['train']:,} / valid {sp['valid']:,} / "
+            f"test {sp['test']:,} examples" + ("  [cached]" if d.get("cached") else ""))
+
+
+def cmd_dataset(args) -> int:
+    from refactor.dataset import DatasetError, build_dataset
+
+    db = _load(args.db)
+    try:
+        meta = build_dataset(db, args.out, _expansion_options(args), progress=not args.json and sys.stderr.isatty(),
+                             force=args.force)
+    except DatasetError as exc:
+        raise UsageError(str(exc)) from None
+    data = {k: v for k, v in meta.items() if k != "key"}
+    _emit(args, data, _dataset_text)
+    return 0
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from refactor.dataset import DatasetError, build_dataset
+    from refactor.model import resolve
+    from refactor.train import CheckpointError, train
+
+    torch.set_flush_denormal(True)  # subnormal floats slow CPU training ~7x once weights shrink
+    data_dir = args.data or os.path.join(args.out, "dataset")
+    db = _load(args.db)
+    quiet = args.json
+    try:
+        meta = build_dataset(db, data_dir, _expansion_options(args), progress=not quiet and sys.stderr.isatty())
+        if not quiet:
+            print(_dataset_text(meta), flush=True)
+        try:
+            mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
+                                 batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers,
+                                 max_train_examples=args.max_train_examples, pos_weight=args.pos_weight)
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+        if not quiet:
+            print(f"preset {args.preset}, ablation {args.ablation}, seed {tcfg.seed}, device "
+                  f"{args.device or 'auto'}", flush=True)
+        res = train(data_dir, args.out, mcfg, tcfg, device=args.device, resume=args.resume,
+                    progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
+    except (DatasetError, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
+    _emit(args, res, _eval_text)
+    return 0
+
+
+def _eval_text(d) -> str:
+    rows = [("", "node acc", "precision", "recall", "F1", "proof acc", "examples")]
+    for split in ("valid", "test"):
+        m = d[split]
+        rows.append((split, f"{m['node_accuracy']:.3f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
+                     f"{m['f1']:.3f}", f"{m['proof_accuracy']:.3f}", str(m["examples"])))
+        b = d["baseline_all_negative"][split]
+        rows.append((f"{split} (all-negative)", f"{b['node_accuracy']:.3f}", "-", "-", "-",
+                     f"{b['proof_accuracy']:.3f}", str(b["examples"])))
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in rows]
+    if "examples_per_second" in d:
+        lines.append(f"best epoch {d['best_epoch']}, {d['train_seconds']} s training, "
+                     f"{d['examples_per_second']} examples/s on {d['device']}")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args) -> int:
+    from refactor.dataset import DatasetError
+    from refactor.train import CheckpointError, evaluate_checkpoint
+
+    try:
+        res = evaluate_checkpoint(args.checkpoint, device=args.device)
+    except (DatasetError, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
+    _emit(args, res, _eval_text)
+    return 0
+
+
 # ---------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default database."""
@@ -189,6 +282,47 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("db")
     sp.add_argument("-o", "--out", required=True)
     sp.add_argument("--recompress", action="store_true", help="re-encode every proof with our compressor")
+    sp.add_argument("--json", action="store_true")
+
+    def expansion_args(sp):
+        g = sp.add_argument_group("expansion dataset")
+        g.add_argument("--max-nodes", type=int, default=1000, help="cap on nodes per example (default 1000)")
+        g.add_argument("--cap-train", type=int, default=100, help="examples per inlined theorem in train")
+        g.add_argument("--cap-eval", type=int, default=10, help="examples per inlined theorem in valid/test")
+        g.add_argument("--seed", type=int, default=0, help="split and sampling seed (default 0)")
+        g.add_argument("--essential-only", action="store_true", help="drop syntax steps (ablation)")
+        g.add_argument("--limit-proofs", type=int, default=None, help="only the first N theorems' proofs")
+
+    sp = add("dataset", cmd_dataset, "build the theorem-expansion dataset (cached by database hash and options)")
+    sp.add_argument("db")
+    sp.add_argument("--out", required=True, help="dataset directory")
+    sp.add_argument("--force", action="store_true", help="rebuild even if the cache matches")
+    expansion_args(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("train", cmd_train, "train the GNN node classifier (builds the dataset first if needed)")
+    sp.add_argument("db")
+    sp.add_argument("--out", required=True, help="run directory: checkpoint.pt, last.pt, metrics.json")
+    sp.add_argument("--data", help="dataset directory (default OUT/dataset)")
+    sp.add_argument("--preset", default="cpu", help="refactor | cpu | demo | tiny (default cpu)")
+    sp.add_argument("--ablation", default="none",
+                    help="none | no-edges | expr-only | label-only | label-only-no-edges")
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--train-seed", type=int, help="model/training seed (default: the preset's)")
+    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--lr", type=float)
+    sp.add_argument("--hidden", type=int)
+    sp.add_argument("--layers", type=int)
+    sp.add_argument("--pos-weight", type=float)
+    sp.add_argument("--max-train-examples", type=int, help="subsample the train split")
+    sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sp.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    expansion_args(sp)
+    sp.add_argument("--json", action="store_true")
+
+    sp = add("evaluate", cmd_evaluate, "node, precision/recall/F1 and proof accuracy of a checkpoint")
+    sp.add_argument("checkpoint")
+    sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     sp.add_argument("--json", action="store_true")
 
     sp = add("demo", cmd_demo, "run the main job on the embedded default database")

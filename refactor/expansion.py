@@ -1,0 +1,388 @@
+"""Theorem expansion: REFACTOR's training data.
+
+For every proof P and every application of a proved theorem T inside P's
+full proof tree, one example is P with that one application replaced by T's
+own proof: T's variables substituted by the application's arguments, T's
+dummy variables renamed to variables P does not use, T's hypothesis leaves
+replaced by the argument subtrees. A node is labelled 1 when it came from
+T's proof, the roots of the argument subtrees included, their insides not.
+
+Examples are plain :class:`Example` records (pre-order node lists, root
+first); :mod:`refactor.dataset` turns them into torch-geometric graphs.
+Splits are grouped by the inlined theorem, so valid/test examples inline
+theorems never seen in training.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from metamath.database import Database
+from metamath.errors import ProofError
+from metamath.parallel import map_theorems
+from metamath.verify import check, substitute, template
+
+NEVER_INLINE = frozenset({"dummylink", "idi"})
+
+
+@dataclass(frozen=True)
+class ExpansionOptions:
+    """Every choice that changes the dataset (part of its cache key)."""
+
+    max_nodes: int = 1000            # cap on nodes per example (and on the outer proof)
+    max_inlined_proof: int = 1000    # never inline theorems with larger proof trees
+    cap_train: int = 100             # examples per inlined theorem in train
+    cap_eval: int = 10               # ... in valid and test
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    essential_only: bool = False     # drop syntax steps (ablation)
+    limit_proofs: int | None = None  # only the first N theorems (subsampling for big databases)
+
+    def key(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class Tree:
+    """A full proof tree in pre-order: node 0 is the root."""
+
+    labels: list[str]
+    exprs: list[tuple[str, ...]]
+    children: list[list[int]]
+
+
+@dataclass
+class Example:
+    """One expansion example: a proof tree with one application inlined."""
+
+    theorem: str            # the outer proof P
+    inlined: str            # the theorem T whose proof was inlined
+    labels: list[str]
+    exprs: list[tuple[str, ...]]
+    parent: list[int]       # parent index, -1 for the root
+    arg_pos: list[int]      # position among the parent's arguments (0 for the root)
+    y: list[int]            # 1 = came from T's proof (argument roots included)
+    syntax: list[bool] = field(default_factory=list)
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.labels)
+
+
+class NoFreshVariable(ValueError):
+    """A dummy variable of the inlined proof has no unused variable to be renamed to at P."""
+
+
+def dag_sizes(nodes) -> list[int]:
+    size = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        size[i] = 1 + sum(size[c] for c in n.children)
+    return size
+
+
+def proof_tree(db: Database, label: str, max_nodes: int) -> Tree | None:
+    """The full tree of a verified proof, or None if it exceeds ``max_nodes``."""
+    try:
+        proof = check(db, label, record=True)
+    except ProofError:
+        return None
+    if dag_sizes(proof.nodes)[proof.root] > max_nodes:
+        return None
+    labels: list[str] = []
+    exprs: list[tuple[str, ...]] = []
+    children: list[list[int]] = []
+    nodes = proof.nodes
+    stack = [(proof.root, -1)]
+    while stack:
+        nid, parent = stack.pop()
+        me = len(labels)
+        node = nodes[nid]
+        labels.append(node.label)
+        exprs.append(node.expr)
+        children.append([])
+        if parent >= 0:
+            children[parent].append(me)
+        for c in reversed(node.children):
+            stack.append((c, me))
+    return Tree(labels, exprs, children)
+
+
+# ------------------------------------------------------------------ candidates
+def _inlinable_sizes(db: Database, label: str) -> int | None:
+    try:
+        proof = check(db, label, record=True)
+    except ProofError:
+        return None
+    return dag_sizes(proof.nodes)[proof.root]
+
+
+def _leaf_counts(tree: Tree, hyps: tuple[str, ...]) -> dict[str, int]:
+    hs = set(hyps)
+    counts: dict[str, int] = defaultdict(int)
+    for i, l in enumerate(tree.labels):
+        if not tree.children[i] and l in hs:
+            counts[l] += 1
+    return counts
+
+
+_CTX: dict = {}
+
+
+def _candidates_of(db: Database, label: str) -> list[tuple[int, str]]:
+    """(node index, inlined theorem) for every application in P worth an example."""
+    opts: ExpansionOptions = _CTX["opts"]
+    inl: dict[str, tuple[int, dict[str, int]]] = _CTX["inlinable"]
+    tree = proof_tree(db, label, opts.max_nodes)
+    if tree is None:
+        return []
+    n = len(tree.labels)
+    sub = [1] * n
+    for i in range(n - 1, -1, -1):
+        for c in tree.children[i]:
+            sub[i] += sub[c]
+    out = []
+    stmts = db.statements
+    for i, l in enumerate(tree.labels):
+        info = inl.get(l)
+        if info is None or stmts[l].index >= stmts[label].index:
+            continue
+        tsize, occ = info
+        hyps = stmts[l].frame.hyps
+        new = n - sub[i] + tsize - sum(occ.values())
+        for h, c in zip(hyps, tree.children[i]):
+            new += occ.get(h, 0) * sub[c]
+        if new <= opts.max_nodes:
+            out.append((i, l))
+    return out
+
+
+def find_candidates(db: Database, opts: ExpansionOptions, progress: bool = False,
+                    jobs: int | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Inlined theorem -> [(outer proof, node index)] of every admissible application."""
+    theorems = [l for l in db.theorems() if l not in NEVER_INLINE]
+    sizes = map_theorems(db, _inlinable_sizes, theorems, jobs=jobs,
+                         desc="sizing proofs" if progress else None)
+    inlinable = {}
+    for l, s in sizes.items():
+        if s is not None and s <= opts.max_inlined_proof:
+            t = proof_tree(db, l, opts.max_inlined_proof)
+            inlinable[l] = (s, dict(_leaf_counts(t, db[l].frame.hyps)))
+    outer = db.theorems()
+    if opts.limit_proofs is not None:
+        outer = outer[: opts.limit_proofs]
+    _CTX.update(opts=opts, inlinable=inlinable)
+    try:
+        per_proof = map_theorems(db, _candidates_of, outer, jobs=jobs,
+                                 desc="finding applications" if progress else None)
+    finally:
+        _CTX.clear()
+    by_theorem: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for p in outer:
+        for i, t in per_proof[p]:
+            by_theorem[t].append((p, i))
+    return dict(by_theorem)
+
+
+def grouped_split(groups: list[str], split: tuple[float, float, float], seed: int) -> dict[str, str]:
+    """Assign each group (inlined theorem) to train/valid/test by a seeded shuffle."""
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    n_train = round(split[0] * n)
+    n_valid = round(split[1] * n)
+    out = {}
+    for k, g in enumerate(order):
+        out[g] = "train" if k < n_train else "valid" if k < n_train + n_valid else "test"
+    return out
+
+
+# ------------------------------------------------------------------ inlining
+def fresh_variables(db: Database, at: str, typecode: str, avoid: set[str]):
+    """Variables of ``typecode`` whose ``$f`` is active at ``at``, not in ``avoid``, in file order."""
+    st = db[at]
+    fs = db.__dict__.get("_f_labels")
+    if fs is None:
+        fs = db.__dict__["_f_labels"] = db.labels("f")
+    for l in fs:
+        f = db[l]
+        if f.expr[0] == typecode and f.expr[1] not in avoid and db.in_scope(f, st):
+            yield f.expr[1], l
+
+
+def inline(db: Database, outer: Tree, outer_label: str, node: int, inlined: Tree,
+           inlined_label: str) -> Example:
+    """``outer`` with the application at ``node`` replaced by ``inlined``'s proof."""
+    tst = db[inlined_label]
+    hyps = tst.frame.hyps
+    args = outer.children[node]
+    if len(args) != len(hyps):
+        raise ValueError(f"{outer_label}: node {node} applies {inlined_label} to {len(args)} arguments, "
+                         f"it has {len(hyps)} hypotheses")
+    stmts = db.statements
+    subst: dict[str, tuple[str, ...]] = {}
+    hyp_arg: dict[str, int] = {}
+    for h, a in zip(hyps, args):
+        hyp_arg[h] = a
+        if stmts[h].kind == "f":
+            subst[stmts[h].expr[1]] = outer.exprs[a][1:]
+    # dummy variables of T: rename apart from everything P uses
+    variables = db.variables
+    used = set()
+    for e in outer.exprs:
+        used.update(variables.intersection(e))
+    fresh_f: dict[str, str] = {}
+    for i, l in enumerate(inlined.labels):
+        if not inlined.children[i] and l not in hyp_arg and stmts[l].kind == "f":
+            v = stmts[l].expr[1]
+            if v in subst:
+                continue
+            try:
+                w, wl = next(fresh_variables(db, outer_label, stmts[l].expr[0], used))
+            except StopIteration:
+                raise NoFreshVariable(f"no fresh {stmts[l].expr[0]} variable left for dummy {v} "
+                                 f"of {inlined_label} inside {outer_label}") from None
+            used.add(w)
+            subst[v] = (w,)
+            fresh_f[l] = wl
+    tmpl_cache: dict = {}
+    syn = db.syntax_typecodes
+    ex = Example(outer_label, inlined_label, [], [], [], [], [], [])
+
+    def add(label, expr, parent, pos, y):
+        ex.labels.append(label)
+        ex.exprs.append(expr)
+        ex.parent.append(parent)
+        ex.arg_pos.append(pos)
+        ex.y.append(y)
+        ex.syntax.append(expr[0] in syn)
+        return len(ex.labels) - 1
+
+    # iterative walk: frames are (which tree, node, parent index, arg position, label override)
+    stack = [("P", 0, -1, 0, None)]
+    while stack:
+        which, i, parent, pos, y_root = stack.pop()
+        if which == "P":
+            if i == node:
+                stack.append(("T", 0, parent, pos, None))
+                continue
+            me = add(outer.labels[i], outer.exprs[i], parent, pos, 1 if y_root else 0)
+            kids = outer.children[i]
+            for k in range(len(kids) - 1, -1, -1):
+                stack.append(("P", kids[k], me, k, None))
+        else:
+            l = inlined.labels[i]
+            kids = inlined.children[i]
+            if not kids and l in hyp_arg:
+                stack.append(("P", hyp_arg[l], parent, pos, True))
+                continue
+            expr = inlined.exprs[i]
+            t = tmpl_cache.get(expr)
+            if t is None:
+                t = tmpl_cache[expr] = template(expr, variables)
+            me = add(fresh_f.get(l, l), substitute(t, subst), parent, pos, 1)
+            for k in range(len(kids) - 1, -1, -1):
+                stack.append(("T", kids[k], me, k, None))
+    return ex
+
+
+def essential_view(ex: Example) -> Example:
+    """The example with syntax steps removed: essential nodes keep their essential ancestors."""
+    keep = [i for i, s in enumerate(ex.syntax) if not s]
+    new_index = {old: k for k, old in enumerate(keep)}
+    parent = []
+    pos = []
+    counters: dict[int, int] = defaultdict(int)
+    for old in keep:
+        p = ex.parent[old]
+        while p >= 0 and ex.syntax[p]:
+            p = ex.parent[p]
+        np_ = new_index[p] if p >= 0 else -1
+        parent.append(np_)
+        pos.append(counters[np_] if np_ >= 0 else 0)
+        if np_ >= 0:
+            counters[np_] += 1
+    return Example(ex.theorem, ex.inlined, [ex.labels[i] for i in keep], [ex.exprs[i] for i in keep],
+                   parent, pos, [ex.y[i] for i in keep], [False] * len(keep))
+
+
+def _build_for(db: Database, label: str) -> list[Example]:
+    opts: ExpansionOptions = _CTX["opts"]
+    jobs: list[tuple[int, str]] = _CTX["jobs"].get(label, [])
+    if not jobs:
+        return []
+    outer = proof_tree(db, label, opts.max_nodes)
+    trees: dict = _CTX.setdefault("trees", {})
+    out = []
+    for i, t in jobs:
+        tt = trees.get(t)
+        if tt is None:
+            tt = trees[t] = proof_tree(db, t, opts.max_inlined_proof)
+        try:
+            ex = inline(db, outer, label, i, tt, t)
+        except NoFreshVariable:
+            out.append(None)
+            continue
+        if opts.essential_only:
+            ex = essential_view(ex)
+        out.append(ex)
+    return out
+
+
+@dataclass
+class Expansion:
+    """The dataset before featurisation: examples per split, and what was skipped."""
+
+    splits: dict[str, list[Example]]
+    groups: dict[str, str]                # inlined theorem -> split
+    applications: int                     # admissible applications before the caps
+    options: ExpansionOptions
+    skipped_no_fresh_variable: int = 0    # dummies with no variable in scope to rename to
+
+    def summary(self) -> dict:
+        exs = [e for s in self.splits.values() for e in s]
+        nodes = sum(e.num_nodes for e in exs)
+        pos = sum(sum(e.y) for e in exs)
+        return {
+            "examples": len(exs),
+            "inlined_theorems": len({e.inlined for e in exs}),
+            "nodes": nodes,
+            "mean_nodes": round(nodes / len(exs), 1) if exs else 0,
+            "max_nodes": max((e.num_nodes for e in exs), default=0),
+            "positive_fraction": round(pos / nodes, 4) if nodes else 0.0,
+            "applications": self.applications,
+            "skipped_no_fresh_variable": self.skipped_no_fresh_variable,
+            "splits": {k: len(v) for k, v in self.splits.items()},
+            "seed": self.options.seed,
+        }
+
+
+def build_expansion(db: Database, opts: ExpansionOptions = ExpansionOptions(), progress: bool = False,
+                    jobs: int | None = None) -> Expansion:
+    """Find applications, split by inlined theorem, cap per theorem, inline."""
+    cands = find_candidates(db, opts, progress=progress, jobs=jobs)
+    groups = grouped_split(list(cands), opts.split, opts.seed)
+    rng = random.Random(opts.seed + 1)
+    chosen: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for t in sorted(cands):
+        apps = sorted(cands[t])
+        cap = opts.cap_train if groups[t] == "train" else opts.cap_eval
+        if len(apps) > cap:
+            apps = sorted(rng.sample(apps, cap))
+        for p, i in apps:
+            chosen[p].append((i, t))
+    _CTX.update(opts=opts, jobs=chosen)
+    try:
+        built = map_theorems(db, _build_for, sorted(chosen, key=lambda l: db[l].index), jobs=jobs,
+                             desc="inlining" if progress else None)
+    finally:
+        _CTX.clear()
+    splits: dict[str, list[Example]] = {"train": [], "valid": [], "test": []}
+    skipped = 0
+    for p in sorted(built, key=lambda l: db[l].index):
+        for ex in built[p]:
+            if ex is None:
+                skipped += 1
+            else:
+                splits[groups[ex.inlined]].append(ex)
+    return Expansion(splits, groups, sum(len(v) for v in cands.values()), opts, skipped)

@@ -1,0 +1,227 @@
+"""Training loop, metrics, checkpoints and resume for the node classifier.
+
+``train(dataset_dir, out_dir, ...)`` writes ``out/checkpoint.pt`` (the best
+epoch on valid, ranked by proof accuracy then F1), ``out/last.pt`` (every
+epoch: model, optimiser, RNG states; ``resume=True`` continues from it) and
+``out/metrics.json`` (config, seed, per-epoch history, best, test metrics,
+throughput). Proof accuracy is REFACTOR's headline measure: the share of
+examples whose every node is classified right.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch_geometric.loader import DataLoader
+
+from .dataset import load_dataset
+from .model import ModelConfig, ProofGNN, TrainConfig, config_dict
+
+CHECKPOINT_FORMAT = "mmrefactor-node-classifier/1"
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used (corrupt, foreign, or for another dataset)."""
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """CUDA when present (or asked for), else CPU."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int) -> dict:
+    nodes = tp + fp + fn + tn
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {"node_accuracy": round((tp + tn) / nodes, 4) if nodes else 0.0, "precision": round(prec, 4),
+            "recall": round(rec, 4), "f1": round(f1, 4),
+            "proof_accuracy": round(exact / examples, 4) if examples else 0.0,
+            "examples": examples, "nodes": nodes}
+
+
+@torch.no_grad()
+def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_size: int = 64) -> dict:
+    """Node and proof-level metrics; ``model=None`` is the all-negative baseline."""
+    if model is not None:
+        model.eval()
+    tp = fp = fn = tn = exact = examples = 0
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        batch = batch.to(device)
+        if model is None:
+            pred = torch.zeros_like(batch.y, dtype=torch.bool)
+        else:
+            pred = model(batch) > 0
+        y = batch.y > 0.5
+        tp += int((pred & y).sum())
+        fp += int((pred & ~y).sum())
+        fn += int((~pred & y).sum())
+        tn += int((~pred & ~y).sum())
+        wrong = torch.zeros(batch.num_graphs, device=device)
+        wrong.index_add_(0, batch.batch, (pred != y).float())
+        exact += int((wrong == 0).sum())
+        examples += batch.num_graphs
+    return metrics_from_counts(tp, fp, fn, tn, exact, examples)
+
+
+def _rank(m: dict) -> tuple:
+    return (m["proof_accuracy"], m["f1"], m["node_accuracy"])
+
+
+def _atomic_save(obj, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_json(obj, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str, device: torch.device | str = "cpu") -> dict:
+    """Read a checkpoint written by :func:`train`, with a clear error when it is not one."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not an mmrefactor node-classifier checkpoint")
+    return ck
+
+
+def model_from_checkpoint(ck: dict, vocab, device) -> ProofGNN:
+    model = ProofGNN(ModelConfig(**ck["config"]["model"]), vocab).to(device)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint does not fit its dataset's vocabulary: {exc}") from None
+    return model
+
+
+def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
+          device: str | None = None, resume: bool = False, progress: bool = False,
+          log=print) -> dict:
+    """Train, keep the best checkpoint on valid, evaluate it on test; return metrics."""
+    dev = pick_device(device)
+    meta, vocab, splits = load_dataset(dataset_dir)
+    os.makedirs(out, exist_ok=True)
+    last_path = os.path.join(out, "last.pt")
+    best_path = os.path.join(out, "checkpoint.pt")
+    seed_everything(train_cfg.seed)
+    train_set = splits["train"]
+    if train_cfg.max_train_examples and len(train_set) > train_cfg.max_train_examples:
+        g = torch.Generator().manual_seed(train_cfg.seed)
+        idx = torch.randperm(len(train_set), generator=g)[: train_cfg.max_train_examples]
+        train_set = train_set.index_select(idx.sort().values)
+    model = ProofGNN(model_cfg, vocab).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    cfg = config_dict(model_cfg, train_cfg)
+    history: list[dict] = []
+    best = None
+    start_epoch = 0
+    if resume and os.path.exists(last_path):
+        ck = load_checkpoint(last_path, dev)
+        if ck["config"] != cfg or ck["dataset_key"] != meta["key"]:
+            raise CheckpointError(f"{last_path}: written for another configuration or dataset; "
+                                  f"use a new --out or drop --resume")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        history, best, start_epoch = ck["history"], ck["best"], ck["epoch"] + 1
+        torch.set_rng_state(ck["rng"]["torch"])
+        random.setstate(ck["rng"]["python"])
+        np.random.set_state(ck["rng"]["numpy"])
+        log(f"resuming after epoch {ck['epoch'] + 1} of {train_cfg.epochs}")
+    pos_weight = torch.tensor(train_cfg.pos_weight, device=dev) if train_cfg.pos_weight else None
+    loader_gen = torch.Generator().manual_seed(train_cfg.seed)
+    t_train = 0.0
+    seen = 0
+    for epoch in range(start_epoch, train_cfg.epochs):
+        loader_gen.manual_seed(train_cfg.seed * 1000 + epoch)
+        loader = DataLoader(train_set, batch_size=train_cfg.batch_size, shuffle=True, generator=loader_gen)
+        model.train()
+        t0 = time.perf_counter()
+        total = 0.0
+        it = loader
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", leave=False)
+        for batch in it:
+            batch = batch.to(dev)
+            opt.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(model(batch), batch.y, pos_weight=pos_weight)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * batch.num_graphs
+        dt = time.perf_counter() - t0
+        t_train += dt
+        seen += len(train_set)
+        val = evaluate_model(model, splits["valid"], dev)
+        rec = {"epoch": epoch + 1, "loss": round(total / len(train_set), 5), "seconds": round(dt, 2),
+               "valid": val}
+        history.append(rec)
+        improved = best is None or _rank(val) > _rank(best["valid"])
+        if improved:
+            best = rec
+        state = {"format": CHECKPOINT_FORMAT, "config": cfg, "dataset": os.path.abspath(dataset_dir),
+                 "dataset_key": meta["key"], "model": model.state_dict(), "epoch": epoch,
+                 "history": history, "best": best}
+        if improved:
+            _atomic_save(state, best_path)
+        state.update(optimizer=opt.state_dict(), rng={"torch": torch.get_rng_state(),
+                                                      "python": random.getstate(),
+                                                      "numpy": np.random.get_state()})
+        _atomic_save(state, last_path)
+        log(f"epoch {epoch + 1:>3}  loss {rec['loss']:.4f}  valid node acc {val['node_accuracy']:.3f}  "
+            f"F1 {val['f1']:.3f}  proof acc {val['proof_accuracy']:.3f}  ({dt:.1f} s)"
+            + ("  *" if improved else ""))
+    ck = load_checkpoint(best_path, dev)
+    model.load_state_dict(ck["model"])
+    result = {
+        "config": cfg, "seed": train_cfg.seed, "device": str(dev), "dataset": os.path.abspath(dataset_dir),
+        "train_examples": len(train_set), "best_epoch": ck["epoch"] + 1, "history": history,
+        "valid": evaluate_model(model, splits["valid"], dev),
+        "test": evaluate_model(model, splits["test"], dev),
+        "baseline_all_negative": {"valid": evaluate_model(None, splits["valid"], dev),
+                                  "test": evaluate_model(None, splits["test"], dev)},
+        "train_seconds": round(t_train, 1),
+        "examples_per_second": round(seen / t_train, 1) if t_train else None,
+        "threads": torch.get_num_threads(),
+    }
+    _atomic_json(result, os.path.join(out, "metrics.json"))
+    return result
+
+
+def evaluate_checkpoint(path: str, device: str | None = None) -> dict:
+    """Valid and test metrics of a saved checkpoint, on the dataset it was trained on."""
+    dev = pick_device(device)
+    ck = load_checkpoint(path, dev)
+    meta, vocab, splits = load_dataset(ck["dataset"])
+    if meta["key"] != ck["dataset_key"]:
+        raise CheckpointError(f"{path}: its dataset {ck['dataset']} was rebuilt with other options since")
+    model = model_from_checkpoint(ck, vocab, dev)
+    return {"checkpoint": path, "epoch": ck["epoch"] + 1, "config": ck["config"],
+            "valid": evaluate_model(model, splits["valid"], dev),
+            "test": evaluate_model(model, splits["test"], dev),
+            "baseline_all_negative": {"valid": evaluate_model(None, splits["valid"], dev),
+                                      "test": evaluate_model(None, splits["test"], dev)}}
