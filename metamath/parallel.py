@@ -19,42 +19,50 @@ def _run_chunk(chunk: list[str]) -> list:
     return [(l, fn(db, l)) for l in chunk]
 
 
-def map_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterable[str],
-                 jobs: int | None = None, desc: str | None = None) -> dict[str, T]:
-    """``{label: fn(db, label)}`` for every label, in parallel when it pays.
+def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterable[str],
+                  jobs: int | None = None, desc: str | None = None, min_parallel: int = 2000):
+    """Yield ``(label, fn(db, label))`` in label order, in parallel when it pays.
 
-    ``fn`` must be a module-level function (workers find it by fork). A
-    progress bar is shown on stderr when ``desc`` is given.
+    Results stream back as they are done, so a caller can write them out
+    instead of holding them all. ``fn`` must be a module-level function
+    (workers find it by fork). A progress bar goes to stderr when ``desc``
+    is given.
     """
     global _STATE
     labels = list(labels)
     if jobs is None:
-        jobs = min(os.cpu_count() or 1, 8) if len(labels) > 2000 else 1
+        jobs = min(os.cpu_count() or 1, 8) if len(labels) > min_parallel else 1
     bar = None
     if desc:
         from tqdm import tqdm
 
         bar = tqdm(total=len(labels), desc=desc, unit="proof", leave=False, mininterval=0.5)
-    out: dict[str, T] = {}
-    if jobs <= 1 or not hasattr(os, "fork"):
-        for l in labels:
-            out[l] = fn(db, l)
-            if bar:
-                bar.update()
-    else:
-        import multiprocessing as mp
+    try:
+        if jobs <= 1 or not hasattr(os, "fork"):
+            for l in labels:
+                yield l, fn(db, l)
+                if bar:
+                    bar.update()
+        else:
+            import multiprocessing as mp
 
-        size = max(1, min(500, len(labels) // (jobs * 4) + 1))
-        chunks = [labels[i : i + size] for i in range(0, len(labels), size)]
-        _STATE = (db, fn)
-        try:
-            with mp.get_context("fork").Pool(jobs) as pool:
-                for res in pool.imap(_run_chunk, chunks):
-                    out.update(res)
-                    if bar:
-                        bar.update(len(res))
-        finally:
-            _STATE = None
-    if bar:
-        bar.close()
-    return out
+            size = max(1, min(500, len(labels) // (jobs * 4) + 1))
+            chunks = [labels[i : i + size] for i in range(0, len(labels), size)]
+            _STATE = (db, fn)
+            try:
+                with mp.get_context("fork").Pool(jobs) as pool:
+                    for res in pool.imap(_run_chunk, chunks):
+                        yield from res
+                        if bar:
+                            bar.update(len(res))
+            finally:
+                _STATE = None
+    finally:
+        if bar:
+            bar.close()
+
+
+def map_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterable[str],
+                 jobs: int | None = None, desc: str | None = None) -> dict[str, T]:
+    """``{label: fn(db, label)}`` for every label (see :func:`imap_theorems`)."""
+    return dict(imap_theorems(db, fn, labels, jobs=jobs, desc=desc))

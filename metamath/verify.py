@@ -12,11 +12,19 @@ location. A proof that is well formed but wrong raises :class:`ProofError`
 with the theorem, the 1-based step and the reason. ``record=True`` also
 returns the proof as a DAG of steps (:class:`metamath.proof.Proof`), which is
 how every later stage gets proof trees with each step's expression.
+
+``check`` is ``program`` (the proof text -> program) then ``run_program``
+(the program -> checked steps); ``check_rpn`` runs a proof built in memory
+(labels in reverse Polish order) through the same ``run_program``. ``$d``
+conditions are checked in one function, :func:`dv_violations`, which the
+unifier and later stages share.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .compressed import UNKNOWN, ZERO, CompressedError, decode_numbers, split_compressed
 from .database import Database, Statement
@@ -94,7 +102,8 @@ def program(db: Database, label: str) -> tuple[list[str], list[int]]:
             labels, letters = split_compressed(toks)
             nums = decode_numbers(letters)
         except CompressedError as exc:
-            raise db.error_at(st, f"{label}: malformed compressed proof: {exc}", ")") from None
+            raise src.error(_letter_offset(src.text, st.proof, exc.index),
+                            f"{label}: malformed compressed proof: {exc}") from None
         hyps = list(st.frame.hyps)
         hset = set(hyps)
         for l in labels:
@@ -108,28 +117,123 @@ def program(db: Database, label: str) -> tuple[list[str], list[int]]:
         n = len(refs)
         codes = [k - 1 if k > 0 else (-1 if k == ZERO else -2) for k in nums]
         return refs, codes
+    refs, codes, bad = _normal_program(stmts, toks)
+    if bad is not None:
+        t = toks[bad]
+        raise src.error(src.token_offset(st.proof[0], st.proof[1], t), f"{label}: unknown label {t!r} in proof")
+    return refs, codes
+
+
+def _letter_offset(text: str, span: tuple[int, int], index: int) -> int:
+    """Source offset of letter ``index`` of a compressed proof (letters after ``)`` joined,
+    comments skipped): where a malformed-proof error points. No ``)``: the proof's start."""
+    first = last = None
+    after = in_comment = False
+    for m in re.finditer(r"\S+", text[span[0] : span[1]]):
+        t, at = m.group(), span[0] + m.start()
+        first = at if first is None else first
+        if in_comment or t == "$(":
+            in_comment = t != "$)"
+        elif not after:
+            after = t == ")"
+        elif index < len(t):
+            return at + index
+        else:
+            index -= len(t)
+            last = at + len(t) - 1
+    return last if last is not None else (first if first is not None else span[0])
+
+
+def _normal_program(stmts: dict, toks: list[str]) -> tuple[list[str], list[int], int | None]:
+    """A normal (uncompressed) proof as (refs, codes, index of the first unknown label or None)."""
     index: dict[str, int] = {}
-    refs = []
-    codes = []
-    for t in toks:
+    refs: list[str] = []
+    codes: list[int] = []
+    for i, t in enumerate(toks):
         if t == "?":
             codes.append(-2)
             continue
         k = index.get(t)
         if k is None:
             if t not in stmts:
-                raise src.error(src.token_offset(st.proof[0], st.proof[1], t),
-                                f"{label}: unknown label {t!r} in proof")
+                return refs, codes, i
             k = index[t] = len(refs)
             refs.append(t)
         codes.append(k)
-    return refs, codes
+    return refs, codes, None
+
+
+class DVViolation(NamedTuple):
+    """A broken ``$d x y`` of an applied assertion.
+
+    ``a`` and ``b`` are variables of the expressions substituted for ``x``
+    and ``y``: ``a == b`` means both substitutions contain it; otherwise the
+    pair ``a b`` is not among the allowed ``$d`` pairs.
+    """
+
+    x: str
+    y: str
+    a: str
+    b: str
+
+    def reason(self, applied: str, theorem: str) -> str:
+        if self.a == self.b:
+            return f"{applied}: $d {self.x} {self.y} violated: both substitutions contain {self.a}"
+        return f"{applied}: $d {self.x} {self.y} requires $d {self.a} {self.b}, which {theorem} does not have"
+
+
+def dv_violations(dvs, subst: dict, allowed, variables) -> list[DVViolation]:
+    """The ``$d`` check (the one place): every way ``subst`` breaks the pairs ``dvs``.
+
+    ``dvs``: the applied assertion's mandatory pairs; ``subst``: variable ->
+    tuple of symbols (pairs with an unbound variable are skipped);
+    ``allowed``: the sorted ``$d`` pairs in force where it is applied (for a
+    proof step, the theorem's ``frame.all_dvs``); ``variables``: the
+    database's variables. An empty list means the substitution is fine.
+    """
+    out: list[DVViolation] = []
+    for x, y in dvs:
+        sx = subst.get(x)
+        sy = subst.get(y)
+        if sx is None or sy is None:
+            continue
+        vx = variables.intersection(sx)
+        if not vx:
+            continue
+        vy = variables.intersection(sy)
+        for a in vx:
+            for b in vy:
+                if a == b or ((a, b) if a < b else (b, a)) not in allowed:
+                    out.append(DVViolation(x, y, a, b))
+    return out
 
 
 def check(db: Database, label: str, record: bool = False) -> Proof | None:
     """Verify one ``$p``; raise ProofError (or MMError for malformed input)."""
-    st = db.statements[label]
     refs, codes = program(db, label)
+    return run_program(db, label, refs, codes, record)
+
+
+def check_rpn(db: Database, label: str, labels: list[str], record: bool = False) -> Proof | None:
+    """Verify a normal proof given as labels in reverse Polish order (e.g.
+    :meth:`metamath.proof.Proof.rpn`) as a proof of ``label``'s statement,
+    in ``label``'s scope and with its ``$d`` conditions; ``?`` is an unknown
+    step. Raises ProofError (an unknown label included) like :func:`check`.
+    """
+    refs, codes, bad = _normal_program(db.statements, list(labels))
+    if bad is not None:
+        raise ProofError(label, bad + 1, f"unknown label {labels[bad]!r}")
+    return run_program(db, label, refs, codes, record)
+
+
+def run_program(db: Database, label: str, refs: list[str], codes: list[int],
+                record: bool = False) -> Proof | None:
+    """Run a program (see :func:`program`) as a proof of ``label``'s statement.
+
+    Hypotheses must be active at ``label``, assertions must come before it,
+    and ``$d`` pairs are judged against ``label``'s ``$d`` statements.
+    """
+    st = db.statements[label]
     stmts = db.statements
     rules = _rules(db)
     nref = len(refs)
@@ -157,7 +261,8 @@ def check(db: Database, label: str, record: bool = False) -> Proof | None:
     saved_ids: list[int] = []
     dvs_ok = None
     step = 0
-    for step, code in enumerate(codes, 1):
+    for code in codes:
+        step += code != -1  # steps are numbered like metamath.exe's: a 'Z' mark is not a step
         if 0 <= code < nref:
             k = kinds[code]
             if k.__class__ is tuple:
@@ -186,17 +291,9 @@ def check(db: Database, label: str, record: bool = False) -> Proof | None:
             if k.dvs:
                 if dvs_ok is None:
                     dvs_ok = st.frame.all_dvs
-                for x, y in k.dvs:
-                    vx = variables.intersection(subst[x])
-                    vy = variables.intersection(subst[y])
-                    for a in vx:
-                        for b in vy:
-                            if a == b:
-                                raise ProofError(label, step, f"{refs[code]}: $d {x} {y} violated: both "
-                                                              f"substitutions contain {a}")
-                            if ((a, b) if a < b else (b, a)) not in dvs_ok:
-                                raise ProofError(label, step, f"{refs[code]}: $d {x} {y} requires $d {a} {b}, "
-                                                              f"which {label} does not have")
+                bad = dv_violations(k.dvs, subst, dvs_ok, variables)
+                if bad:
+                    raise ProofError(label, step, bad[0].reason(refs[code], label))
             if n:
                 del stack[len(stack) - n :]
             stack.append(substitute(k.concl, subst))

@@ -122,8 +122,9 @@ def cmd_slice(args) -> int:
     data = slice_database(args.db, args.out, until=args.until, before_section=args.before_section)
 
     def text(d):
-        return (f"wrote {d['out']}: {d['statements']} statements ({d['axioms']} $a, {d['theorems']} $p), "
-                f"cut after {d['last_label']}, {d['closed_scopes']} scopes closed")
+        markers = "".join(f"\n  closed file marker $( Begin $[ {m} $] $)" for m in d["closed_markers"])
+        return (f"wrote {d['out']} ({d['bytes']:,} bytes): {d['statements']} statements ({d['axioms']} $a, "
+                f"{d['theorems']} $p), cut after {d['last_label']}, {d['closed_scopes']} scopes closed" + markers)
 
     _emit(args, data, text)
     return 0
@@ -135,9 +136,16 @@ def cmd_write(args) -> int:
 
     db = _load(args.db)
     data = write_database(db, args.out, recompress=args.recompress)
-    _emit(args, data, lambda d: f"wrote {d['out']} ({d['bytes']:,} bytes"
-                                + (f", {d['recompressed']} proofs recompressed)" if args.recompress else ", unchanged)"))
-    return 0
+
+    def text(d):
+        out = f"wrote {d['out']} ({d['bytes']:,} bytes"
+        out += f", {d['recompressed']} proofs recompressed)" if args.recompress else ", unchanged)"
+        for label, why in d["kept"].items():
+            out += f"\nkept the original proof of {label} (it does not verify: {why})"
+        return out + f"\n{d['seconds']:.1f} s"
+
+    _emit(args, data, text)
+    return 1 if data["kept"] else 0
 
 
 # ---------------------------------------------------------------- dataset / train / evaluate
@@ -146,7 +154,7 @@ def _expansion_options(args):
 
     return ExpansionOptions(max_nodes=args.max_nodes, cap_train=args.cap_train, cap_eval=args.cap_eval,
                             seed=args.seed, essential_only=args.essential_only,
-                            limit_proofs=args.limit_proofs)
+                            limit_proofs=args.limit_proofs, max_examples=args.max_examples)
 
 
 def _dataset_text(d) -> str:
@@ -233,6 +241,96 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- extract
+def cmd_extract(args) -> int:
+    from refactor.baselines.stitch import StitchUnavailable
+    from refactor.extract import ExtractError, run_extract
+
+    try:
+        data = run_extract(args.db, args.out, method=args.method, checkpoint=args.checkpoint, top=args.top,
+                           on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
+                           seed=args.seed, stitch_iterations=args.stitch_iterations,
+                           stitch_arity=args.stitch_arity)
+    except (ExtractError, StitchUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+
+    def text(d):
+        lines = [f"{d['method']} on {d['database']}: {d['candidates']} candidates, {d['valid']} valid, "
+                 f"{d['rediscoveries']} rediscoveries, {d['trivial']} trivial, {d['new']} new "
+                 f"({d['seconds']} s); top {len(d['theorems'])} written to {args.out}"]
+        for t in d["theorems"]:
+            hyps = " & ".join(h["statement"] for h in t["hypotheses"])
+            lines.append(f"  {t['label']:<8} uses {t['uses']:>4}  saves {t['nodes_saved']:>5}  "
+                         f"{(hyps + '  =>  ') if hyps else ''}{t['statement']}")
+        if d["rediscovered"]:
+            lines.append("  rediscovered: " + ", ".join(r["label_existing"] for r in d["rediscovered"]))
+        return "\n".join(lines)
+
+    _emit(args, data, text)
+    return 0
+
+
+def _extract_parser(add) -> None:
+    sp = add("extract", cmd_extract, "extract new theorems (GNN predictions or a symbolic baseline) into T.json")
+    sp.add_argument("db")
+    sp.add_argument("--checkpoint", help="checkpoint.pt of `mmrefactor train` (needed by --method gnn)")
+    sp.add_argument("--out", required=True, help="the theorems file to write (T.json)")
+    sp.add_argument("--method", choices=["gnn", "frequent", "stitch"], default="gnn")
+    sp.add_argument("--top", type=int, default=20, help="keep the best K new theorems (default 20)")
+    sp.add_argument("--on", choices=["proofs", "expansion"], default="proofs",
+                    help="gnn: classify the real proofs (default) or the expansion dataset's examples")
+    sp.add_argument("--max-nodes", type=int, default=1000, help="gnn: skip proof trees over N nodes")
+    sp.add_argument("--strict", action="store_true",
+                    help="gnn: a step's syntax children must be predicted too (REFACTOR's literal rule)")
+    sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--stitch-iterations", type=int, default=None, help="stitch: abstractions to learn")
+    sp.add_argument("--stitch-arity", type=int, default=4,
+                    help="stitch: max arguments (hypotheses) per abstraction")
+    sp.add_argument("--json", action="store_true")
+
+
+# ---------------------------------------------------------------- rewrite
+def cmd_rewrite(args) -> int:
+    from refactor.rewrite import RewriteError, rewrite_file
+
+    quiet = args.json
+    try:
+        res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
+                           progress=not quiet and sys.stderr.isatty(),
+                           log=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    except RewriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+    def text(d):
+        lines = [f"wrote {d['out']}: {d['new_theorems']} new theorems, used {d['total_usage']} times "
+                 f"(average {d['average_usage']}), {d['proofs_rewritten']} proofs rewritten",
+                 f"  proof nodes      {d['proof_nodes_before']:>10,} -> {d['proof_nodes_after']:,}",
+                 f"  essential nodes  {d['essential_nodes_before']:>10,} -> {d['essential_nodes_after']:,}",
+                 f"  compressed bytes {d['compressed_bytes_before']:>10,} -> {d['compressed_bytes_after']:,}",
+                 f"  file bytes       {d['file_bytes_before']:>10,} -> {d['file_bytes_after']:,}"]
+        for t in d["per_theorem"]:
+            lines.append(f"  {t['label']:<12} uses {t['uses']:>5} in {t['proofs']:>4} proofs, "
+                         f"saves {t['nodes_saved']:>6} nodes  {t['statement']}")
+        lines.append("verified by " + " and ".join(d["verified_by"]))
+        return "\n".join(lines)
+
+    _emit(args, res.as_dict(), text)
+    return 0
+
+
+def _rewrite_parser(add) -> None:
+    sp = add("rewrite", cmd_rewrite, "insert new theorems (T.json) and rewrite every proof to use them")
+    sp.add_argument("db")
+    sp.add_argument("--theorems", required=True, help="the theorems file (T.json of `mmrefactor extract`)")
+    sp.add_argument("-o", "--out", required=True, help="the rewritten database to write (never the input)")
+    sp.add_argument("--jobs", type=int, default=None, help="processes (default: all cores for big databases)")
+    sp.add_argument("--no-metamath", action="store_true",
+                    help="do not ask metamath.exe to verify the output (verified_by then lacks it)")
+    sp.add_argument("--json", action="store_true")
+
+
 # ---------------------------------------------------------------- demo
 def cmd_demo(args) -> int:
     """The main job on the embedded default database."""
@@ -292,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--seed", type=int, default=0, help="split and sampling seed (default 0)")
         g.add_argument("--essential-only", action="store_true", help="drop syntax steps (ablation)")
         g.add_argument("--limit-proofs", type=int, default=None, help="only the first N theorems' proofs")
+        g.add_argument("--max-examples", type=int, default=None,
+                       help="after the caps, keep a seeded sample of N examples (big databases on a CPU)")
 
     sp = add("dataset", cmd_dataset, "build the theorem-expansion dataset (cached by database hash and options)")
     sp.add_argument("db")
@@ -324,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("checkpoint")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     sp.add_argument("--json", action="store_true")
+
+    _extract_parser(add)
+    _rewrite_parser(add)
 
     sp = add("demo", cmd_demo, "run the main job on the embedded default database")
     sp.add_argument("--db", default=DEFAULT_DB)

@@ -1,18 +1,25 @@
 """The expansion dataset on disk: built once per (database, options), then loaded.
 
 ``DIR/meta.json`` holds the cache key (hash of every database file, the
-expansion options, the feature version) and the summary; ``DIR/vocab.json``
-the vocabularies; ``DIR/{train,valid,test}.pt`` one torch-geometric
-``InMemoryDataset`` file per split. A directory whose key differs from the
-request is rebuilt; every file is written atomically (temp + rename).
+expansion options, the feature version), the summary and the shard list;
+``DIR/vocab.json`` the vocabularies; ``DIR/{split}-{k}.pt`` torch-geometric
+``InMemoryDataset`` shards of at most ``shard_size`` examples. Examples are
+inlined and featurised in worker processes and streamed to shards, so memory
+stays bounded on full set.mm. A directory whose key differs from the request
+is rebuilt; every file is written atomically (temp + rename), meta.json
+last.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
 import os
 import time
-from dataclasses import asdict
+
+import numpy as np
+import torch
 
 from torch_geometric.data import InMemoryDataset
 
@@ -20,19 +27,44 @@ from metamath.database import Database
 from metamath.errors import MMError
 from metamath.verify import verify_all
 
-from .expansion import ExpansionOptions, build_expansion
-from .features import Vocab, to_graph
+from metamath.parallel import imap_theorems
 
-FEATURE_VERSION = 1
+from .expansion import ExpansionOptions, examples_for, plan_expansion
+from .features import Vocab, encode, graph
+
+FEATURE_VERSION = 2
 SPLITS = ("train", "valid", "test")
 
 
 class SplitDataset(InMemoryDataset):
-    """One split of the expansion dataset, loaded from its ``.pt`` file."""
+    """One shard of a split, loaded from its ``.pt`` file."""
 
     def __init__(self, path: str):
         super().__init__(None)
         self.load(path)
+
+
+class Split(torch.utils.data.Dataset):
+    """A split: its shards, indexed as one sequence of graphs."""
+
+    def __init__(self, shards: list[SplitDataset]):
+        self.shards = shards
+        self.offsets = list(itertools.accumulate(len(s) for s in shards))
+
+    def __len__(self) -> int:
+        return self.offsets[-1] if self.offsets else 0
+
+    def __getitem__(self, i: int):
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self.offsets, i)
+        return self.shards[k][i - (self.offsets[k - 1] if k else 0)]
+
+    def __iter__(self):
+        for sh in self.shards:
+            yield from sh
 
 
 def database_hash(db: Database) -> str:
@@ -60,8 +92,19 @@ class DatasetError(Exception):
     """The dataset cannot be built (e.g. the database does not verify)."""
 
 
+_WORK: dict = {}
+
+
+def _featurise_for(db: Database, label: str) -> list:
+    """Worker: the examples of one outer proof, encoded as arrays (None = skipped)."""
+    opts = _WORK["opts"]
+    exs = examples_for(db, label, _WORK["plan"].chosen.get(label, []), opts, _WORK.setdefault("trees", {}))
+    return [None if ex is None else encode(ex, _WORK["sym"], _WORK["lab"], _WORK["max_tokens"]) for ex in exs]
+
+
 def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOptions(), max_tokens: int = 128,
-                  progress: bool = False, force: bool = False, jobs: int | None = None) -> dict:
+                  progress: bool = False, force: bool = False, jobs: int | None = None,
+                  shard_size: int = 5000) -> dict:
     """Build (or reuse) the dataset in ``out``; return its summary (``meta.json``)."""
     key = cache_key(db, opts, max_tokens)
     meta_path = os.path.join(out, "meta.json")
@@ -69,10 +112,11 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
         try:
             with open(meta_path) as fh:
                 meta = json.load(fh)
-            if meta.get("key") == key and all(os.path.exists(os.path.join(out, f"{s}.pt")) for s in SPLITS):
+            if meta.get("key") == key and all(os.path.exists(os.path.join(out, f))
+                                              for fs in meta["shards"].values() for f in fs):
                 meta["cached"] = True
                 return meta
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             pass
     t0 = time.perf_counter()
     rep = verify_all(db, jobs=jobs, progress=progress)
@@ -80,22 +124,67 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
         f = rep.failed[0]
         raise DatasetError(f"{db.files[0].path}: {len(rep.failed)} proofs do not verify "
                            f"(first: {f['label']} step {f['step']}: {f['reason']}); refusing to build a dataset")
-    exp = build_expansion(db, opts, progress=progress, jobs=jobs)
-    vocab = Vocab.build(exp.splits)
+    plan = plan_expansion(db, opts, progress=progress, jobs=jobs)
+    vocab = Vocab.from_database(db)
     sym_ids, lab_ids = vocab.index()
     os.makedirs(out, exist_ok=True)
+    if os.path.exists(meta_path):
+        os.remove(meta_path)  # the old dataset is invalid from here on
+    buffers: dict[str, list] = {s: [] for s in SPLITS}
+    shards: dict[str, list[str]] = {s: [] for s in SPLITS}
+    counts = {s: 0 for s in SPLITS}
+    nodes = positives = max_nodes = skipped = 0
+    inlined: set[str] = set()
+
+    def flush(split: str) -> None:
+        name = f"{split}-{len(shards[split]):05d}.pt"
+        tmp = os.path.join(out, name + f".tmp{os.getpid()}")
+        InMemoryDataset.save([graph(a) for a in buffers[split]], tmp)
+        os.replace(tmp, os.path.join(out, name))
+        shards[split].append(name)
+        buffers[split] = []
+
+    _WORK.update(opts=opts, plan=plan, sym=sym_ids, lab=lab_ids, max_tokens=max_tokens)
+    try:
+        for _, arrays in imap_theorems(db, _featurise_for, plan.outer_proofs(db), jobs=jobs,
+                                       desc="inlining" if progress else None, min_parallel=200):
+            for a in arrays:
+                if a is None:
+                    skipped += 1
+                    continue
+                split = plan.groups[a["inlined"]]
+                if split == "train":
+                    vocab.mark_seen(np.unique(a["tok"]), np.unique(a["label"]))
+                n = len(a["label"])
+                nodes += n
+                positives += int(a["y"].sum())
+                max_nodes = max(max_nodes, n)
+                inlined.add(a["inlined"])
+                counts[split] += 1
+                buffers[split].append(a)
+                if len(buffers[split]) >= shard_size:
+                    flush(split)
+    finally:
+        _WORK.clear()
     for s in SPLITS:
-        graphs = [to_graph(ex, sym_ids, lab_ids, max_tokens) for ex in exp.splits[s]]
-        if not graphs:
-            raise DatasetError(f"the {s} split is empty: the database has too few inlinable theorems")
-        tmp = os.path.join(out, f"{s}.pt.tmp{os.getpid()}")
-        InMemoryDataset.save(graphs, tmp)
-        os.replace(tmp, os.path.join(out, f"{s}.pt"))
+        if buffers[s] or not shards[s]:
+            if not buffers[s]:
+                raise DatasetError(f"the {s} split is empty: the database has too few inlinable theorems")
+            flush(s)
     _atomic_json(os.path.join(out, "vocab.json"), vocab.as_dict())
-    meta = dict(exp.summary())
-    meta.update(key=key, database=db.files[0].path, seconds=round(time.perf_counter() - t0, 2),
-                vocab={"symbols": len(vocab.symbols), "labels": len(vocab.labels)},
-                split_theorems={s: sum(1 for g in exp.groups.values() if g == s) for s in SPLITS})
+    examples = sum(counts.values())
+    meta = {
+        "examples": examples, "inlined_theorems": len(inlined), "nodes": nodes,
+        "mean_nodes": round(nodes / examples, 1) if examples else 0, "max_nodes": max_nodes,
+        "positive_fraction": round(positives / nodes, 4) if nodes else 0.0,
+        "applications": plan.applications, "skipped_no_fresh_variable": skipped,
+        "splits": counts, "seed": opts.seed,
+        "split_theorems": {s: sum(1 for g in plan.groups.values() if g == s) for s in SPLITS},
+        "vocab": {"symbols": len(vocab.symbols), "labels": len(vocab.labels),
+                  "train_symbols": sum(vocab.train_symbols) - 2, "train_labels": sum(vocab.train_labels) - 2},
+        "database": db.files[0].path, "seconds": round(time.perf_counter() - t0, 2),
+        "shards": shards, "key": key,
+    }
     _atomic_json(meta_path, meta)
     meta["cached"] = False
     return meta
@@ -110,4 +199,5 @@ def load_dataset(out: str) -> tuple[dict, Vocab, dict[str, SplitDataset]]:
         meta = json.load(fh)
     with open(os.path.join(out, "vocab.json")) as fh:
         vocab = Vocab.from_dict(json.load(fh))
-    return meta, vocab, {s: SplitDataset(os.path.join(out, f"{s}.pt")) for s in SPLITS}
+    return meta, vocab, {s: Split([SplitDataset(os.path.join(out, f)) for f in meta["shards"][s]])
+                         for s in SPLITS}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from metamath.database import Database
 from metamath.errors import ProofError
-from metamath.parallel import map_theorems
+from metamath.parallel import imap_theorems, map_theorems
 from metamath.verify import check, substitute, template
 
 NEVER_INLINE = frozenset({"dummylink", "idi"})
@@ -38,6 +38,7 @@ class ExpansionOptions:
     seed: int = 0
     essential_only: bool = False     # drop syntax steps (ablation)
     limit_proofs: int | None = None  # only the first N theorems (subsampling for big databases)
+    max_examples: int | None = None  # after the caps, a seeded sample of at most N examples in all
 
     def key(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -109,12 +110,13 @@ def proof_tree(db: Database, label: str, max_nodes: int) -> Tree | None:
 
 
 # ------------------------------------------------------------------ candidates
-def _inlinable_sizes(db: Database, label: str) -> int | None:
-    try:
-        proof = check(db, label, record=True)
-    except ProofError:
+def _inlinable_info(db: Database, label: str) -> tuple[int, dict[str, int]] | None:
+    """(tree size, uses of each mandatory hypothesis as a leaf) for an inlinable proof."""
+    cap = _CTX["opts"].max_inlined_proof
+    tree = proof_tree(db, label, cap)
+    if tree is None:
         return None
-    return dag_sizes(proof.nodes)[proof.root]
+    return len(tree.labels), dict(_leaf_counts(tree, db[label].frame.hyps))
 
 
 def _leaf_counts(tree: Tree, hyps: tuple[str, ...]) -> dict[str, int]:
@@ -161,13 +163,13 @@ def find_candidates(db: Database, opts: ExpansionOptions, progress: bool = False
                     jobs: int | None = None) -> dict[str, list[tuple[str, int]]]:
     """Inlined theorem -> [(outer proof, node index)] of every admissible application."""
     theorems = [l for l in db.theorems() if l not in NEVER_INLINE]
-    sizes = map_theorems(db, _inlinable_sizes, theorems, jobs=jobs,
-                         desc="sizing proofs" if progress else None)
-    inlinable = {}
-    for l, s in sizes.items():
-        if s is not None and s <= opts.max_inlined_proof:
-            t = proof_tree(db, l, opts.max_inlined_proof)
-            inlinable[l] = (s, dict(_leaf_counts(t, db[l].frame.hyps)))
+    _CTX.update(opts=opts)
+    try:
+        infos = map_theorems(db, _inlinable_info, theorems, jobs=jobs,
+                             desc="sizing proofs" if progress else None)
+    finally:
+        _CTX.clear()
+    inlinable = {l: v for l, v in infos.items() if v is not None}
     outer = db.theorems()
     if opts.limit_proofs is not None:
         outer = outer[: opts.limit_proofs]
@@ -306,15 +308,15 @@ def essential_view(ex: Example) -> Example:
                    parent, pos, [ex.y[i] for i in keep], [False] * len(keep))
 
 
-def _build_for(db: Database, label: str) -> list[Example]:
-    opts: ExpansionOptions = _CTX["opts"]
-    jobs: list[tuple[int, str]] = _CTX["jobs"].get(label, [])
-    if not jobs:
+def examples_for(db: Database, label: str, apps: list[tuple[int, str]], opts: ExpansionOptions,
+                 trees: dict | None = None) -> list[Example | None]:
+    """The examples of one outer proof (None where no fresh variable was left)."""
+    if not apps:
         return []
     outer = proof_tree(db, label, opts.max_nodes)
-    trees: dict = _CTX.setdefault("trees", {})
-    out = []
-    for i, t in jobs:
+    trees = {} if trees is None else trees
+    out: list[Example | None] = []
+    for i, t in apps:
         tt = trees.get(t)
         if tt is None:
             tt = trees[t] = proof_tree(db, t, opts.max_inlined_proof)
@@ -323,10 +325,47 @@ def _build_for(db: Database, label: str) -> list[Example]:
         except NoFreshVariable:
             out.append(None)
             continue
-        if opts.essential_only:
-            ex = essential_view(ex)
-        out.append(ex)
+        out.append(essential_view(ex) if opts.essential_only else ex)
     return out
+
+
+def _build_for(db: Database, label: str) -> list[Example | None]:
+    return examples_for(db, label, _CTX["jobs"].get(label, []), _CTX["opts"], _CTX.setdefault("trees", {}))
+
+
+@dataclass
+class Plan:
+    """Which applications become examples: the split and the caps, decided up front."""
+
+    groups: dict[str, str]                         # inlined theorem -> split
+    chosen: dict[str, list[tuple[int, str]]]       # outer proof -> [(node, inlined theorem)]
+    applications: int                              # admissible applications before the caps
+
+    def outer_proofs(self, db: Database) -> list[str]:
+        return sorted(self.chosen, key=lambda l: db[l].index)
+
+
+def plan_expansion(db: Database, opts: ExpansionOptions, progress: bool = False,
+                   jobs: int | None = None) -> Plan:
+    """Find applications, split by inlined theorem, cap per theorem (seeded)."""
+    cands = find_candidates(db, opts, progress=progress, jobs=jobs)
+    groups = grouped_split(list(cands), opts.split, opts.seed)
+    rng = random.Random(opts.seed + 1)
+    chosen: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for t in sorted(cands):
+        apps = sorted(cands[t])
+        cap = opts.cap_train if groups[t] == "train" else opts.cap_eval
+        if len(apps) > cap:
+            apps = sorted(rng.sample(apps, cap))
+        for p, i in apps:
+            chosen[p].append((i, t))
+    if opts.max_examples is not None:
+        flat = sorted((p, i, t) for p, v in chosen.items() for i, t in v)
+        if len(flat) > opts.max_examples:
+            chosen = defaultdict(list)
+            for p, i, t in sorted(rng.sample(flat, opts.max_examples)):
+                chosen[p].append((i, t))
+    return Plan(groups, dict(chosen), sum(len(v) for v in cands.values()))
 
 
 @dataclass
@@ -359,30 +398,37 @@ class Expansion:
 
 def build_expansion(db: Database, opts: ExpansionOptions = ExpansionOptions(), progress: bool = False,
                     jobs: int | None = None) -> Expansion:
-    """Find applications, split by inlined theorem, cap per theorem, inline."""
-    cands = find_candidates(db, opts, progress=progress, jobs=jobs)
-    groups = grouped_split(list(cands), opts.split, opts.seed)
-    rng = random.Random(opts.seed + 1)
-    chosen: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for t in sorted(cands):
-        apps = sorted(cands[t])
-        cap = opts.cap_train if groups[t] == "train" else opts.cap_eval
-        if len(apps) > cap:
-            apps = sorted(rng.sample(apps, cap))
-        for p, i in apps:
-            chosen[p].append((i, t))
-    _CTX.update(opts=opts, jobs=chosen)
-    try:
-        built = map_theorems(db, _build_for, sorted(chosen, key=lambda l: db[l].index), jobs=jobs,
-                             desc="inlining" if progress else None)
-    finally:
-        _CTX.clear()
+    """All examples in memory (small databases; see refactor.dataset for streaming)."""
+    plan = plan_expansion(db, opts, progress=progress, jobs=jobs)
+    _CTX.update(opts=opts, jobs=plan.chosen)
     splits: dict[str, list[Example]] = {"train": [], "valid": [], "test": []}
     skipped = 0
-    for p in sorted(built, key=lambda l: db[l].index):
-        for ex in built[p]:
-            if ex is None:
-                skipped += 1
-            else:
-                splits[groups[ex.inlined]].append(ex)
-    return Expansion(splits, groups, sum(len(v) for v in cands.values()), opts, skipped)
+    try:
+        for _, built in imap_theorems(db, _build_for, plan.outer_proofs(db), jobs=jobs,
+                                      desc="inlining" if progress else None):
+            for ex in built:
+                if ex is None:
+                    skipped += 1
+                else:
+                    splits[plan.groups[ex.inlined]].append(ex)
+    finally:
+        _CTX.clear()
+    return Expansion(splits, plan.groups, plan.applications, opts, skipped)
+
+
+def example_rpn(ex: Example) -> list[str]:
+    """The example's proof as labels in reverse Polish order (a normal proof)."""
+    children: list[list[int]] = [[] for _ in range(ex.num_nodes)]
+    for i in range(1, ex.num_nodes):
+        children[ex.parent[i]].append(i)
+    out: list[str] = []
+    stack = [(0, False)]
+    while stack:
+        i, done = stack.pop()
+        if done:
+            out.append(ex.labels[i])
+            continue
+        stack.append((i, True))
+        for c in reversed(children[i]):
+            stack.append((c, False))
+    return out

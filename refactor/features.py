@@ -1,15 +1,16 @@
 """Vocabularies and node features: expansion examples -> torch-geometric graphs.
 
 A node carries its step label, its expression as ordered Metamath symbols and
-its position among its parent's arguments. Ids index one vocabulary built
-over every split so that ids are stable; which ids the *training* split saw
-is kept beside it, and the model maps the others to an unknown token, so
-nothing about valid/test leaks into learned embeddings. (Character bags of
+its position among its parent's arguments. Ids index the database's own
+symbols and labels, so they are stable and known before any example is
+built; which ids the *training* split saw is kept beside them, and the model
+maps the others to an unknown token, so nothing about valid/test leaks into
+learned embeddings. (Character bags of
 the same strings, REFACTOR's features, are a fixed function of the string
 and need no such care.)
 
 Graph layout (``torch_geometric.data.Data``):
-  ``label`` [N] long, ``tok`` [T] long (all nodes' symbols, concatenated in
+  ``label`` [N] long, ``tok`` [T] int32 (all nodes' symbols, concatenated in
   node order), ``tok_len`` [N] long, ``arg_pos`` [N] long, ``syntax`` [N]
   bool, ``edge_index`` [2, N-1] parent -> child, ``y`` [N] float;
   nodes in pre-order, root first.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch_geometric.data import Data
 
@@ -36,24 +38,18 @@ class Vocab:
     train_labels: list[bool]
 
     @classmethod
-    def build(cls, splits: dict[str, list[Example]]) -> "Vocab":
-        syms: dict[str, int] = {}
-        labs: dict[str, int] = {}
-        seen_s: set[str] = set()
-        seen_l: set[str] = set()
-        for name in ("train", "valid", "test"):
-            for ex in splits.get(name, []):
-                for l, e in zip(ex.labels, ex.exprs):
-                    labs.setdefault(l, len(labs))
-                    for s in e:
-                        syms.setdefault(s, len(syms))
-                    if name == "train":
-                        seen_l.add(l)
-                        seen_s.update(e)
-        symbols = ["<pad>", "<unk>"] + sorted(syms)
-        labels = ["<pad>", "<unk>"] + sorted(labs)
-        return cls(symbols, labels, [i < 2 or s in seen_s for i, s in enumerate(symbols)],
-                   [i < 2 or l in seen_l for i, l in enumerate(labels)])
+    def from_database(cls, db) -> "Vocab":
+        """Every math symbol and label of the database; nothing marked as seen yet."""
+        symbols = ["<pad>", "<unk>"] + sorted(db.constants | db.variables)
+        labels = ["<pad>", "<unk>"] + sorted(db.statements)
+        return cls(symbols, labels, [i < 2 for i in range(len(symbols))], [i < 2 for i in range(len(labels))])
+
+    def mark_seen(self, symbol_ids, label_ids) -> None:
+        """Record ids that occur in the training split."""
+        for i in symbol_ids:
+            self.train_symbols[i] = True
+        for i in label_ids:
+            self.train_labels[i] = True
 
     def as_dict(self) -> dict:
         return {"symbols": self.symbols, "labels": self.labels,
@@ -67,26 +63,46 @@ class Vocab:
         return ({s: i for i, s in enumerate(self.symbols)}, {l: i for i, l in enumerate(self.labels)})
 
 
-def to_graph(ex: Example, sym_ids: dict[str, int], lab_ids: dict[str, int], max_tokens: int = 128) -> Data:
-    """One example as a graph (see the module docstring for the layout)."""
+def encode(ex: Example, sym_ids: dict[str, int], lab_ids: dict[str, int], max_tokens: int = 128) -> dict:
+    """One example as compact numpy arrays (cheap to send between processes)."""
     toks: list[int] = []
     lens: list[int] = []
     for e in ex.exprs:
         ids = [sym_ids.get(s, UNK) for s in e[:max_tokens]]
         toks.extend(ids)
         lens.append(len(ids))
-    n = ex.num_nodes
-    src = [p for p in ex.parent[1:]]
-    dst = list(range(1, n))
+    return {
+        "label": np.array([lab_ids.get(l, UNK) for l in ex.labels], dtype=np.int64),
+        "tok": np.array(toks, dtype=np.int32),
+        "tok_len": np.array(lens, dtype=np.int64),
+        "arg_pos": np.array(ex.arg_pos, dtype=np.int64),
+        "syntax": np.array(ex.syntax, dtype=np.bool_),
+        "parent": np.array(ex.parent, dtype=np.int64),
+        "y": np.array(ex.y, dtype=np.float32),
+        "theorem": ex.theorem,
+        "inlined": ex.inlined,
+    }
+
+
+def graph(arrays: dict) -> Data:
+    """The graph of :func:`encode`'s arrays (layout in the module docstring)."""
+    n = len(arrays["label"])
+    parent = torch.from_numpy(arrays["parent"])
+    edge_index = torch.stack([parent[1:], torch.arange(1, n)]) if n > 1 else torch.zeros(2, 0, dtype=torch.long)
     return Data(
-        label=torch.tensor([lab_ids.get(l, UNK) for l in ex.labels], dtype=torch.long),
-        tok=torch.tensor(toks, dtype=torch.long),
-        tok_len=torch.tensor(lens, dtype=torch.long),
-        arg_pos=torch.tensor(ex.arg_pos, dtype=torch.long),
-        syntax=torch.tensor(ex.syntax, dtype=torch.bool),
-        edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, n - 1),
-        y=torch.tensor(ex.y, dtype=torch.float),
+        label=torch.from_numpy(arrays["label"]),
+        tok=torch.from_numpy(arrays["tok"]),
+        tok_len=torch.from_numpy(arrays["tok_len"]),
+        arg_pos=torch.from_numpy(arrays["arg_pos"]),
+        syntax=torch.from_numpy(arrays["syntax"]),
+        edge_index=edge_index,
+        y=torch.from_numpy(arrays["y"]),
         num_nodes=n,
-        theorem=ex.theorem,
-        inlined=ex.inlined,
+        theorem=arrays["theorem"],
+        inlined=arrays["inlined"],
     )
+
+
+def to_graph(ex: Example, sym_ids: dict[str, int], lab_ids: dict[str, int], max_tokens: int = 128) -> Data:
+    """One example as a graph."""
+    return graph(encode(ex, sym_ids, lab_ids, max_tokens))

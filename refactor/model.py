@@ -130,6 +130,7 @@ class ProofGNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 1))
 
     def _expr(self, tok: torch.Tensor, tok_len: torch.Tensor) -> torch.Tensor:
+        tok = tok.long()
         n = tok_len.numel()
         node = torch.repeat_interleave(torch.arange(n, device=tok.device), tok_len)
         starts = torch.cumsum(tok_len, 0) - tok_len

@@ -118,6 +118,11 @@ def model_from_checkpoint(ck: dict, vocab, device) -> ProofGNN:
     return model
 
 
+def _sans_epochs(cfg: dict) -> dict:
+    """A config without its epoch count: a run may be resumed to train longer."""
+    return {"model": cfg["model"], "train": {k: v for k, v in cfg["train"].items() if k != "epochs"}}
+
+
 def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
           device: str | None = None, resume: bool = False, progress: bool = False,
           log=print) -> dict:
@@ -132,7 +137,7 @@ def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainCo
     if train_cfg.max_train_examples and len(train_set) > train_cfg.max_train_examples:
         g = torch.Generator().manual_seed(train_cfg.seed)
         idx = torch.randperm(len(train_set), generator=g)[: train_cfg.max_train_examples]
-        train_set = train_set.index_select(idx.sort().values)
+        train_set = torch.utils.data.Subset(train_set, idx.sort().values.tolist())
     model = ProofGNN(model_cfg, vocab).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     cfg = config_dict(model_cfg, train_cfg)
@@ -141,7 +146,7 @@ def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainCo
     start_epoch = 0
     if resume and os.path.exists(last_path):
         ck = load_checkpoint(last_path, dev)
-        if ck["config"] != cfg or ck["dataset_key"] != meta["key"]:
+        if _sans_epochs(ck["config"]) != _sans_epochs(cfg) or ck["dataset_key"] != meta["key"]:
             raise CheckpointError(f"{last_path}: written for another configuration or dataset; "
                                   f"use a new --out or drop --resume")
         model.load_state_dict(ck["model"])
