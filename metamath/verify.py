@@ -218,20 +218,24 @@ def check_rpn(db: Database, label: str, labels: list[str], record: bool = False)
     """Verify a normal proof given as labels in reverse Polish order (e.g.
     :meth:`metamath.proof.Proof.rpn`) as a proof of ``label``'s statement,
     in ``label``'s scope and with its ``$d`` conditions; ``?`` is an unknown
-    step. Raises ProofError (an unknown label included) like :func:`check`.
+    step. Every problem (an unknown label, a hypothesis not active at
+    ``label``, a later statement) is a ProofError with its 1-based step.
     """
     refs, codes, bad = _normal_program(db.statements, list(labels))
     if bad is not None:
         raise ProofError(label, bad + 1, f"unknown label {labels[bad]!r}")
-    return run_program(db, label, refs, codes, record)
+    return run_program(db, label, refs, codes, record, located=False)
 
 
 def run_program(db: Database, label: str, refs: list[str], codes: list[int],
-                record: bool = False) -> Proof | None:
+                record: bool = False, located: bool = True) -> Proof | None:
     """Run a program (see :func:`program`) as a proof of ``label``'s statement.
 
     Hypotheses must be active at ``label``, assertions must come before it,
-    and ``$d`` pairs are judged against ``label``'s ``$d`` statements.
+    and ``$d`` pairs are judged against ``label``'s ``$d`` statements. A ref
+    that breaks the first two rules is an MMError located in ``label``'s
+    text when ``located`` (the proof came from the file), else a ProofError
+    (a proof built in memory).
     """
     st = db.statements[label]
     stmts = db.statements
@@ -239,15 +243,19 @@ def run_program(db: Database, label: str, refs: list[str], codes: list[int],
     nref = len(refs)
     # resolve refs once: hypothesis -> its expression, assertion -> its rule
     kinds: list = []
-    for r in refs:
+    for i, r in enumerate(refs):
         rs = stmts[r]
         if rs.kind in "fe":
             if not db.in_scope(rs, st):
+                if not located:
+                    raise ProofError(label, codes.index(i) + 1, f"hypothesis {r!r} is not active at {label}")
                 raise db.error_at(st, f"{label}: hypothesis {r!r} is not active here", r)
             kinds.append(rs.expr)
         else:
             if rs.index >= st.index:
                 what = "the theorem itself" if r == label else "a later statement"
+                if not located:
+                    raise ProofError(label, codes.index(i) + 1, f"proof uses {r!r}, {what}")
                 raise db.error_at(st, f"{label}: proof uses {r!r}, {what}", r)
             rule = rules.get(r)
             if rule is None:

@@ -209,3 +209,17 @@ def _set_prefix() -> Database:
         end = text.index("$}", text.index("exbidv $p")) + 2
         _PREFIX.append(Database.from_string(text[:end], "set.mm-prefix"))
     return _PREFIX[0]
+
+
+def test_check_rpn_reports_scope_problems_as_proof_errors(ql):
+    # a hypothesis of another theorem's scope, and a later statement: ProofError with the step
+    label = ql.theorems()[10]
+    rpn = check(ql, label, record=True).rpn()
+    foreign = next(l for l, s in ql.statements.items() if s.kind == "e" and not ql.in_scope(s, ql[label]))
+    with pytest.raises(ProofError) as exc:
+        check_rpn(ql, label, rpn + [foreign])
+    assert exc.value.step == len(rpn) + 1 and "not active" in exc.value.reason
+    later = ql.theorems()[-1]
+    with pytest.raises(ProofError) as exc:
+        check_rpn(ql, label, [later] + rpn)
+    assert exc.value.step == 1 and "later statement" in exc.value.reason
