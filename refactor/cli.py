@@ -250,7 +250,7 @@ def cmd_extract(args) -> int:
         data = run_extract(args.db, args.out, method=args.method, checkpoint=args.checkpoint, top=args.top,
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
-                           stitch_arity=args.stitch_arity)
+                           stitch_arity=args.stitch_arity, limit=args.limit)
     except (ExtractError, StitchUnavailable) as exc:
         raise UsageError(str(exc)) from None
 
@@ -263,7 +263,9 @@ def cmd_extract(args) -> int:
             lines.append(f"  {t['label']:<8} uses {t['uses']:>4}  saves {t['nodes_saved']:>5}  "
                          f"{(hyps + '  =>  ') if hyps else ''}{t['statement']}")
         if d["rediscovered"]:
-            lines.append("  rediscovered: " + ", ".join(r["label_existing"] for r in d["rediscovered"]))
+            names = [r["label_existing"] for r in d["rediscovered"]]
+            lines.append("  rediscovered: " + ", ".join(names[:12])
+                         + (f" and {len(names) - 12} more" if len(names) > 12 else ""))
         return "\n".join(lines)
 
     _emit(args, data, text)
@@ -280,6 +282,7 @@ def _extract_parser(add) -> None:
     sp.add_argument("--on", choices=["proofs", "expansion"], default="proofs",
                     help="gnn: classify the real proofs (default) or the expansion dataset's examples")
     sp.add_argument("--max-nodes", type=int, default=1000, help="gnn: skip proof trees over N nodes")
+    sp.add_argument("--limit", type=int, default=None, help="gnn: classify only the first N proofs (or examples)")
     sp.add_argument("--strict", action="store_true",
                     help="gnn: a step's syntax children must be predicted too (REFACTOR's literal rule)")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
@@ -450,3 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
