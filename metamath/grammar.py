@@ -197,6 +197,7 @@ class Grammar:
     """
 
     def __init__(self, db: Database, cache_dir: str | None | bool = None, lalr: bool = True):
+        t0 = time.perf_counter()
         self.db = db
         self.typecodes = grammar_typecodes(db)
         tcset = set(self.typecodes)
@@ -248,11 +249,8 @@ class Grammar:
         self._start = {tc: self._nonterminal(tc) for tc in self.typecodes}
         self._shape = {r.label: (r.typecode, r.shape) for r in self.rules}
         lines = ["%declare " + " ".join(sorted(self._const_term.values()) + sorted(self._var_term.values()))]
-        for tc in self.typecodes:
-            if alts[tc]:
-                lines.append(f"{self._start[tc]}: " + "\n    | ".join(alts[tc]))
-            else:
-                self.typecodes = [t for t in self.typecodes if t != tc]
+        for tc in self.typecodes:  # never empty: a $f typecode has its variables, others their $a
+            lines.append(f"{self._start[tc]}: " + "\n    | ".join(alts[tc]))
         self.text = "\n".join(lines) + "\n"
         self.key = hashlib.sha256(("lark " + _lark_version() + "\n" + self.text).encode()).hexdigest()
         self._builder = _Builder(self.rules)
@@ -262,7 +260,6 @@ class Grammar:
         self.stats = Counter()
         self.lalr_error: str | None = None
         self.lalr_from_disk = False
-        t0 = time.perf_counter()
         self._lalr = None
         if lalr:
             self._lalr = self._build_lalr(default_cache_dir() if cache_dir is None else cache_dir)
