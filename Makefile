@@ -19,7 +19,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,stitch]'
 	@touch $@
 
 test: setup
@@ -33,6 +33,8 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/bench_verify.py
+	$(PY) benchmarks/bench_grammar.py
+	$(PY) benchmarks/bench_write.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -243,7 +243,7 @@ def cmd_evaluate(args) -> int:
 
 # ---------------------------------------------------------------- extract
 def cmd_extract(args) -> int:
-    from refactor.baselines.stitch import StitchUnavailable
+    from refactor.baselines.stitch import StitchError
     from refactor.extract import ExtractError, run_extract
 
     try:
@@ -251,7 +251,7 @@ def cmd_extract(args) -> int:
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
                            stitch_arity=args.stitch_arity, limit=args.limit)
-    except (ExtractError, StitchUnavailable) as exc:
+    except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
     def text(d):
@@ -335,14 +335,29 @@ def _rewrite_parser(add) -> None:
 
 
 # ---------------------------------------------------------------- demo
+def cmd_run(args) -> int:
+    """The whole job: verify, dataset, train, extract with each method, rewrite, compare."""
+    from refactor.pipeline import RunOptions, run_pipeline
+    from refactor.report import comparison_table
+
+    opts = RunOptions(preset=args.preset, epochs=args.epochs, top=args.top, seed=args.seed,
+                      methods=tuple(args.methods), use_metamath=not args.no_metamath, device=args.device)
+    quiet = getattr(args, "json", False)
+    res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
+                       (lambda m: print(m, flush=True)))
+    if quiet:
+        print(json.dumps(res, indent=2))
+    else:
+        print()
+        print(comparison_table(res["methods"]))
+        print(f"\nreport: {os.path.join(args.out, 'report.md')}  ({res['seconds']} s)")
+    failed = [r["method"] for r in res["methods"] if "error" in r or "error" in (r.get("rewrite") or {})]
+    return 1 if failed else 0
+
+
 def cmd_demo(args) -> int:
-    """The main job on the embedded default database."""
-    for argv in (["verify", args.db], ["stats", args.db]):
-        print(f"$ mmrefactor {' '.join(argv)}", flush=True)
-        code = main(argv)
-        if code:
-            return code
-    return 0
+    """The main job on the embedded default database (``make demo``)."""
+    return cmd_run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -431,8 +446,26 @@ def build_parser() -> argparse.ArgumentParser:
     _extract_parser(add)
     _rewrite_parser(add)
 
-    sp = add("demo", cmd_demo, "run the main job on the embedded default database")
-    sp.add_argument("--db", default=DEFAULT_DB)
+    def run_args(sp, db_default=None):
+        if db_default is None:
+            sp.add_argument("db")
+            sp.add_argument("--out", required=True, help="run directory (resumable: finished stages are reused)")
+        else:
+            sp.add_argument("--db", default=db_default)
+            sp.add_argument("--out", default=os.path.join("runs", "demo"))
+        sp.add_argument("--preset", default="demo")
+        sp.add_argument("--epochs", type=int)
+        sp.add_argument("--top", type=int, default=10, help="K: new theorems kept per method (default 10)")
+        sp.add_argument("--methods", nargs="+", default=["gnn", "frequent", "stitch"])
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--no-metamath", action="store_true", help="skip metamath.exe as second judge")
+        sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+        sp.add_argument("--json", action="store_true")
+
+    sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, compare")
+    run_args(sp)
+    sp = add("demo", cmd_demo, "`run` on the embedded default database data/set-prop.mm (make demo)")
+    run_args(sp, DEFAULT_DB)
     return p
 
 
