@@ -194,6 +194,7 @@ class _Parser:
         self.seen_files: set[str] = set()
         self.count = 0
         self._ctx = None  # (active $e labels, active $d groups), rebuilt after a change
+        self._late_f: list[tuple[str, str, str]] = []  # ($e, variable, its later $f)
 
     def run(self, src: SourceFile) -> None:
         import gc
@@ -375,6 +376,8 @@ class _Parser:
                 db.variables.add(s)
                 self.scopes[-1].vars.append(s)
         else:
+            if len(body) < 2:  # the spec's grammar: '$d' variable variable variable* '$.'
+                raise src.error(off, "'$d' needs at least two variables")
             seen = set()
             for s in body:
                 if s not in self.active_vars:
@@ -407,9 +410,22 @@ class _Parser:
             raise self.db.error_at(st, f"{st.label}: variable {v!r} already has an active '$f' "
                                        f"({self.active_f[v]})", v)
         self.active_f[v] = st.label
+        stmts = self.db.statements
+        late = [e for sc in self.scopes for e in sc.ehyps if v in stmts[e].expr]
+        if late:  # an active $e uses v before this $f: an error if an assertion follows (see _frame)
+            self._late_f.append((late[0], v, st.label))
         self.scopes[-1].fvars.append(v)
         self.db.var_typecodes[v] = st.expr[0]
         self.db.syntax_typecodes.add(st.expr[0])
+
+    def _check_late_f(self, ess: list[str]) -> None:
+        """Like metamath.exe, once an assertion makes an $e mandatory: its variables need their
+        $f *before* the $e. Pairs no longer both active can never be again, so they are dropped."""
+        for e, v, f in self._late_f:
+            if e in ess and self.active_f.get(v) == f:
+                raise self.db.error_at(self.db.statements[e], f"{e}: variable {v!r} is used before its "
+                                                              f"'$f' ({f})", v)
+        self._late_f.clear()
 
     def _frame(self, st: Statement) -> Frame:
         """Mandatory hypotheses and $d pairs of an assertion (the one place)."""
@@ -419,6 +435,8 @@ class _Parser:
             self._ctx = ([e for sc in self.scopes for e in sc.ehyps],
                          tuple(g for sc in self.scopes for g in sc.dgroups))
         ess, groups = self._ctx
+        if self._late_f:
+            self._check_late_f(ess)
         mvars = av.intersection(st.expr)
         for e in ess:
             mvars.update(av.intersection(stmts[e].expr))
