@@ -50,16 +50,14 @@ def run(db: str, preset: str, out: str, epochs: int | None, only: list[str] | No
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| model | test node acc | precision | recall | F1 | proof acc | train s | examples/s |",
+    out = ["| model | test node acc (all-negative) | precision | recall | F1 | proof acc (all-negative) "
+           "| train s | examples/s |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    base = rows[0]["baseline_all_negative"]["test"]
-    out.append(f"| all-negative baseline | {base['node_accuracy']:.3f} | - | - | - | "
-               f"{base['proof_accuracy']:.3f} | - | - |")
     for r in rows:
-        t = r["test"]
-        out.append(f"| {r['name']} | {t['node_accuracy']:.3f} | {t['precision']:.3f} | {t['recall']:.3f} | "
-                   f"{t['f1']:.3f} | {t['proof_accuracy']:.3f} | {r['train_seconds']} | "
-                   f"{r['examples_per_second']} |")
+        t, b = r["test"], r["baseline_all_negative"]["test"]
+        out.append(f"| {r['name']} | {t['node_accuracy']:.3f} ({b['node_accuracy']:.3f}) | {t['precision']:.3f} | "
+                   f"{t['recall']:.3f} | {t['f1']:.3f} | {t['proof_accuracy']:.3f} ({b['proof_accuracy']:.3f}) | "
+                   f"{r['train_seconds']} | {r['examples_per_second']} |")
     return "\n".join(out)
 
 

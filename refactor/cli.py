@@ -282,7 +282,8 @@ def _extract_parser(add) -> None:
     sp.add_argument("--on", choices=["proofs", "expansion"], default="proofs",
                     help="gnn: classify the real proofs (default) or the expansion dataset's examples")
     sp.add_argument("--max-nodes", type=int, default=1000, help="gnn: skip proof trees over N nodes")
-    sp.add_argument("--limit", type=int, default=None, help="gnn: classify only the first N proofs (or examples)")
+    sp.add_argument("--limit", type=int, default=None,
+                    help="gnn: classify only the first N proofs (or examples); stitch: give it the first N proofs")
     sp.add_argument("--strict", action="store_true",
                     help="gnn: a step's syntax children must be predicted too (REFACTOR's literal rule)")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)

@@ -1,0 +1,846 @@
+"""Extraction: proof fragments -> verified, deduplicated, ranked new theorems (T.json).
+
+Why: REFACTOR's classifier marks, in each proof, the nodes that look like
+one inlined theorem. Those marks only matter once they are a theorem that
+checks. This module turns marked nodes (or the shapes a symbolic baseline
+proposes) into theorems and keeps the ones worth adding:
+
+1. **Fragments** (:func:`fragments_from_positive`): the positive essential
+   nodes of a proof form components (connected in the tree); in each, a
+   node whose essential children are all positive is a step, one whose
+   children are all outside is a cut point (a hole, later an ``$e``), and a
+   node with some children in and some out is trimmed to a cut point, its
+   positive children starting components of their own. Syntax nodes only
+   decide whether a leaf step (an assertion without ``$e``) is a step (some
+   syntax child positive) or a cut point; ``strict=True`` also demands that
+   a step's syntax children be all positive (REFACTOR's literal rule).
+2. **Theorems** (:mod:`refactor.generalize`): the most general theorem of
+   each distinct shape by unification, the concrete instance when there is
+   none; ``$d`` pairs and a normal proof from the theorem's own steps.
+3. **Verification** (:func:`verify_theorems`): every theorem is inserted as
+   a ``${ $e.. $d.. $p $}`` block at the end of a copy of the database
+   text, which our verifier then parses and checks.
+4. **Dedupe** (:func:`refactor.generalize.canonical`): up to variable
+   renaming and hypothesis order, against each other and against every
+   ``|-`` assertion of the database (an equal one is a *rediscovery*);
+   trivial ones (one step, or a conclusion equal to a hypothesis) go too.
+5. **Rank** (:class:`Library`, :func:`select_top`): uses = non-overlapping
+   occurrences of the theorem's shape in the essential DAGs of every proof
+   (a shared subproof counts once, as in a compressed proof; a simple
+   matcher of our own, labels and arities equal, holes match anything;
+   every such occurrence is an instance of a most general theorem); nodes
+   saved = uses x (steps - 1) - own proof size, all in essential nodes (the
+   own proof counts its steps and hypothesis leaves).
+   The best ``top`` are picked greedily by marginal saving: occurrences
+   whose steps a better-ranked theorem already covers no longer count
+   (``uses_marginal``; ``uses`` is the theorem's count on its own).
+
+The result is the T.json contract of issue 4 (see :func:`extract`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from metamath.database import Database
+from metamath.errors import MMError, ProofError
+from metamath.grammar import Grammar
+from metamath.parallel import map_theorems
+from metamath.proof import TreeTooLarge
+from metamath.unify import match, terms
+from metamath.verify import check
+
+from .expansion import Example, Tree, proof_tree
+from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
+                         shape_steps, shape_str)
+
+METHODS = ("gnn", "frequent", "stitch")
+
+
+class ExtractError(Exception):
+    """An extraction that cannot run (a missing checkpoint, a baseline not installed)."""
+
+
+# ------------------------------------------------------------------ fragments
+@dataclass
+class Fragment:
+    """A shape cut from a proof: ``root`` is its node in ``tree`` (a full proof tree)."""
+
+    shape: Shape
+    theorem: str
+    root: int
+    tree: Tree | None = None
+
+
+def _is_syntax(db: Database, expr: tuple[str, ...]) -> bool:
+    return expr[0] in db.syntax_typecodes
+
+
+def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "",
+                            strict: bool = False, keep_tree: bool = True) -> list[Fragment]:
+    """The fragments (shapes with at least one step) that positive nodes of a full
+    proof tree make, REFACTOR's way (see the module docstring).
+
+    ``positive``: a collection of node indices or a per-node sequence of bools.
+    """
+    n = len(tree.labels)
+    if isinstance(positive, (list, tuple)) and len(positive) == n and all(isinstance(p, bool) for p in positive):
+        pos = [bool(p) for p in positive]
+    else:
+        pos = [False] * n
+        for i in positive:
+            pos[i] = True
+    stmts = db.statements
+    ess = [not _is_syntax(db, e) for e in tree.exprs]
+    parent = [-1] * n
+    for i, kids in enumerate(tree.children):
+        for c in kids:
+            parent[c] = i
+    roots = [i for i in range(n) if pos[i] and ess[i] and not (parent[i] >= 0 and pos[parent[i]])]
+    out: list[Fragment] = []
+    todo = list(roots)
+    while todo:
+        r = todo.pop(0)
+
+        def build(v: int):
+            kids = tree.children[v]
+            ek = [c for c in kids if ess[c]]
+            sk = [c for c in kids if not ess[c]]
+            st = stmts[tree.labels[v]]
+            if st.kind in "ef":
+                return None
+            if not ek:
+                if sk and not any(pos[c] for c in sk):
+                    return None  # a cut point: its (syntax) children are all outside
+                if strict and sk and not all(pos[c] for c in sk):
+                    return None
+                return (tree.labels[v], ())
+            inside = [pos[c] for c in ek]
+            if not any(inside):
+                return None
+            if not all(inside) or (strict and sk and not all(pos[c] for c in sk)):
+                todo.extend(c for c in ek if pos[c])  # trimmed: inside children start anew
+                return None
+            return (tree.labels[v], tuple(build(c) for c in ek))
+
+        shape = build(r)
+        if shape is not None:
+            out.append(Fragment(shape, theorem or getattr(tree, "theorem", ""), r, tree if keep_tree else None))
+    return out
+
+
+# ------------------------------------------------------------------ the library's essential trees
+@dataclass
+class EssentialTree:
+    """A proof's essential steps as a DAG: one node per distinct essential subproof
+    (the canonical hash-consed DAG of :meth:`metamath.proof.Proof.dag`, syntax
+    steps dropped), parents before children, the root first. ``children`` are
+    a step's essential hypotheses' proofs in order; ``dag_ids`` the nodes' ids
+    in the canonical DAG. A subproof used twice is one node, as in a
+    compressed proof, so counts over it are not inflated by expansion.
+    """
+
+    labels: list[str]
+    children: list[list[int]]
+    dag_ids: list[int]
+
+
+def _library_entry(db: Database, label: str):
+    """The essential DAG of one proof (None: too big, not a ``|-`` proof, or not verified)."""
+    try:
+        proof = check(db, label, record=True).dag()
+    except (ProofError, MMError):
+        return None
+    nodes = proof.nodes
+    syn = db.syntax_typecodes
+    if nodes[proof.root].expr[0] in syn:
+        return None
+    post: list[int] = []
+    seen: set[int] = set()
+    stack = [(proof.root, False)]
+    while stack:
+        d, done = stack.pop()
+        if done:
+            post.append(d)
+            continue
+        if d in seen:
+            continue
+        seen.add(d)
+        stack.append((d, True))
+        for c in reversed(nodes[d].children):
+            if c not in seen and nodes[c].expr[0] not in syn:
+                stack.append((c, False))
+    cap = _LIB_CTX.get("max_nodes")
+    if cap is not None and len(post) > cap:
+        return None
+    order = post[::-1]  # reverse post-order: parents before children
+    index = {d: i for i, d in enumerate(order)}
+    return EssentialTree([nodes[d].label for d in order],
+                         [[index[c] for c in nodes[d].children if c in index] for d in order], order)
+
+
+_LIB_CTX: dict = {}
+
+
+@dataclass
+class Library:
+    """Every proof's essential tree, indexed by label for shape matching."""
+
+    proofs: list[str]
+    trees: list[EssentialTree]
+    by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    skipped: int = 0  # proofs over the size cap (or failing) left out
+
+    @classmethod
+    def build(cls, db: Database, max_nodes: int | None = 100_000, jobs: int | None = None,
+              labels: list[str] | None = None) -> "Library":
+        """Essential DAGs of every ``$p`` (those over ``max_nodes`` nodes are left out)."""
+        labels = db.theorems() if labels is None else labels
+        _LIB_CTX["max_nodes"] = max_nodes
+        try:
+            res = map_theorems(db, _library_entry, labels, jobs=jobs)
+        finally:
+            _LIB_CTX.clear()
+        lib = cls([], [])
+        for l in labels:
+            t = res[l]
+            if t is None:
+                lib.skipped += 1
+                continue
+            k = len(lib.proofs)
+            lib.proofs.append(l)
+            lib.trees.append(t)
+            for i, lab in enumerate(t.labels):
+                lib.by_label.setdefault(lab, []).append((k, i))
+        return lib
+
+    def full_tree(self, db: Database, k: int, max_nodes: int | None = 10 ** 6) -> tuple[Tree, list[int]]:
+        """Proof ``k``'s full tree (expanded from its canonical DAG) and, for each
+        node of its essential DAG, the index of its first occurrence in that tree.
+        Raises :class:`metamath.proof.TreeTooLarge` over ``max_nodes``."""
+        pt = check(db, self.proofs[k], record=True).dag().tree(db, max_nodes)
+        tree = Tree([n.label for n in pt.nodes], [n.expr for n in pt.nodes], [list(n.children) for n in pt.nodes])
+        first: dict[int, int] = {}
+        for i, n in enumerate(pt.nodes):
+            first.setdefault(n.source, i)
+        return tree, [first[d] for d in self.trees[k].dag_ids]
+
+    def nodes(self) -> int:
+        return sum(len(t.labels) for t in self.trees)
+
+    def matches_at(self, k: int, v: int, shape: Shape) -> list[int] | None:
+        """The step nodes of ``shape`` matched at node ``v`` of proof ``k``, or None."""
+        t = self.trees[k]
+        steps: list[int] = []
+        todo = [(v, shape)]
+        while todo:
+            i, s = todo.pop()
+            if s is None:
+                continue
+            kids = t.children[i]
+            if t.labels[i] != s[0] or len(kids) != len(s[1]):
+                return None
+            steps.append(i)
+            todo.extend(zip(kids, s[1]))
+        return steps
+
+    def occurrences(self, shape: Shape) -> list[tuple[int, int]]:
+        """Non-overlapping occurrences (proof index, root node) of ``shape``: in each
+        proof's essential DAG, greedily parents first; an occurrence's holes may
+        hold others."""
+        by_proof: dict[int, list[int]] = defaultdict(list)
+        for k, v in self.by_label.get(shape[0], ()):
+            by_proof[k].append(v)
+        out = []
+        for k, vs in by_proof.items():
+            used: set[int] = set()
+            for v in sorted(vs):
+                if v in used:
+                    continue
+                steps = self.matches_at(k, v, shape)
+                if steps is None or used.intersection(steps):
+                    continue
+                used.update(steps)
+                out.append((k, v))
+        out.sort()
+        return out
+
+
+# ------------------------------------------------------------------ verification
+def _safe_prefix(db: Database, base: str = "mmr") -> str:
+    taken = set(db.statements) | db.constants | db.variables
+    k = 0
+    while True:
+        p = base if k == 0 else f"{base}{k}"
+        if not any(l.startswith(p + "-") for l in taken):
+            return p
+        k += 1
+
+
+def hypothesis_labels(label: str, th: Theorem) -> list[str]:
+    """The ``$e`` labels of a theorem named ``label``: ``label.1``, ``label.2``..."""
+    return [f"{label}.{i + 1}" for i in range(len(th.hypotheses))]
+
+
+def block_text(label: str, statement, hypotheses, proof, dv=(), comment: str | None = None) -> str:
+    """A ``${ $d.. $e.. $p $}`` block: ``hypotheses`` are (label, expression)
+    pairs, expressions tuples or space-separated strings, ``proof`` a normal
+    proof (labels in RPN)."""
+    text = lambda e: e if isinstance(e, str) else " ".join(e)  # noqa: E731
+    lines = ["${"]
+    for a, b in dv:
+        lines.append(f"  $d {a} {b} $.")
+    for h, e in hypotheses:
+        lines.append(f"  {h} $e {text(e)} $.")
+    if comment:
+        lines.append(f"  $( {comment} $)")
+    lines.append(f"  {label} $p {text(statement)} $=")
+    line = "   "
+    for tok in list(proof) + ["$."]:
+        if len(line) + 1 + len(tok) > 79:
+            lines.append(line)
+            line = "   "
+        line += " " + tok
+    lines.append(line)
+    lines.append("$}")
+    return "\n".join(lines) + "\n"
+
+
+def theorem_block(label: str, th: Theorem, comment: str | None = None) -> str:
+    """A :class:`Theorem` named ``label`` as Metamath text (see :func:`block_text`)."""
+    hl = hypothesis_labels(label, th)
+    return block_text(label, th.statement, list(zip(hl, th.hypotheses)), th.rpn(hl), th.dv, comment)
+
+
+def json_block(entry: dict) -> str:
+    """A theorem of T.json (one entry of ``theorems``) as Metamath text."""
+    return block_text(entry["label"], entry["statement"],
+                      [(h["label"], h["statement"]) for h in entry["hypotheses"]], entry["proof"],
+                      [tuple(p) for p in entry.get("dv", [])])
+
+
+def insert_theorems(db: Database, blocks: list[str]) -> str:
+    """A copy of the database's main file text with ``blocks`` appended."""
+    text = db.files[0].text
+    if not text.endswith("\n"):
+        text += "\n"
+    return text + "\n" + "\n".join(blocks)
+
+
+def verify_blocks(db: Database, items: list[tuple[str, str]]) -> dict[str, str | None]:
+    """label -> None (verified) or the reason, for each ``(label, block text)``
+    inserted at the end of a copy of the database text and checked by our
+    verifier (all in one copy; split in halves, down to single blocks, while a
+    copy does not parse)."""
+    if not items:
+        return {}
+    path = db.files[0].path
+
+    def run(batch) -> dict[str, str | None]:
+        db2 = Database.from_string(insert_theorems(db, [b for _, b in batch]), path)
+        out = {}
+        for l, _ in batch:
+            try:
+                if l not in db2.statements or db2[l].kind != "p":
+                    raise MMError(f"{l}: no $p statement in the inserted text", path)
+                check(db2, l)
+                out[l] = None
+            except (ProofError, MMError) as exc:
+                out[l] = str(exc)
+        return out
+
+    def halves(batch) -> dict[str, str | None]:
+        try:
+            return run(batch)
+        except MMError as exc:
+            if len(batch) == 1:
+                return {batch[0][0]: str(exc)}
+            mid = len(batch) // 2
+            return {**halves(batch[:mid]), **halves(batch[mid:])}
+
+    return halves(list(items))
+
+
+def verify_theorems(db: Database, items: list[tuple[str, Theorem]]) -> dict[str, str | None]:
+    """:func:`verify_blocks` for :class:`Theorem` objects named by their labels."""
+    return verify_blocks(db, [(l, theorem_block(l, th)) for l, th in items])
+
+
+def verify_json(db: Database, theorems: list[dict]) -> dict[str, str | None]:
+    """:func:`verify_blocks` for the ``theorems`` of a T.json."""
+    return verify_blocks(db, [(t["label"], json_block(t)) for t in theorems])
+
+
+# ------------------------------------------------------------------ candidates -> T.json
+@dataclass
+class Candidate:
+    """One distinct shape on its way to a theorem."""
+
+    shape: Shape
+    fragments: list[Fragment]
+    theorem: Theorem | None = None
+    error: str | None = None
+    verified: bool = False
+    key: tuple | None = None
+    uses: int = 0
+    occurrences: list = field(default_factory=list)
+    found: int = 0  # order in which the new theorem was found
+
+
+def _existing_keys(db: Database) -> dict[tuple, str]:
+    keys = db.__dict__.get("_mmr_existing_keys")
+    if keys is None:
+        keys = {}
+        stmts = db.statements
+        syn = db.syntax_typecodes
+        for st in stmts.values():
+            if st.kind not in "ap" or st.expr[0] in syn:
+                continue
+            hyps = [stmts[h].expr for h in st.frame.hyps if stmts[h].kind == "e"]
+            keys.setdefault(canonical(db, st.expr, hyps), st.label)
+        db.__dict__["_mmr_existing_keys"] = keys
+    return keys
+
+
+def _first_use(db: Database, cand: Candidate, library: Library) -> int:
+    """Index of the earliest proof the shape was cut from or occurs in."""
+    stmts = db.statements
+    idx = [stmts[f.theorem].index for f in cand.fragments if f.theorem in stmts]
+    occ = library.occurrences(cand.shape)
+    if occ:
+        idx.append(min(stmts[library.proofs[k]].index for k, _ in occ))
+    return min(idx) if idx else len(stmts)
+
+
+def _theorem_for(db: Database, cand: Candidate, grammar: Grammar, library: Library) -> None:
+    try:
+        # variables declared before the first proof that uses it, so it can be placed there
+        cand.theorem = generalize(db, cand.shape, grammar, before=_first_use(db, cand, library))
+        return
+    except GeneralizeError as exc:
+        why = str(exc)
+    # the concrete instance, from the first fragment with a tree (or the first occurrence in the library)
+    for f in cand.fragments:
+        tree = f.tree or proof_tree(db, f.theorem, 10 ** 9)
+        if tree is None:
+            continue
+        try:
+            cand.theorem = concrete(db, tree, f.root, cand.shape)
+            cand.theorem.notes.append(f"concrete instance: {why}")
+            return
+        except GeneralizeError as exc:
+            why += f"; concrete: {exc}"
+    if library is not None:
+        for k, v in library.occurrences(cand.shape)[:1]:
+            try:
+                tree, full = library.full_tree(db, k)
+                cand.theorem = concrete(db, tree, full[v], cand.shape)
+                cand.theorem.notes.append(f"concrete instance: {why}")
+                return
+            except (GeneralizeError, TreeTooLarge) as exc:
+                why += f"; concrete: {exc}"
+    cand.error = why
+
+
+def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[int, int]]) -> list:
+    """The occurrences of a concrete theorem's shape that are instances of it
+    (its statement and hypotheses match the occurrence's expressions under one
+    well-typed substitution)."""
+    t = terms(db)
+    types = {v: db.var_typecodes[v] for v in th.variables}
+    accept = lambda v, s: t.is_term(types[v], s)  # noqa: E731
+    hole_pats = _hole_patterns(th)
+    out = []
+    trees: dict[int, tuple[Tree, list[int]] | None] = {}
+    for k, v in occ:
+        if k not in trees:
+            try:
+                trees[k] = library.full_tree(db, k)
+            except TreeTooLarge:
+                trees[k] = None
+        if trees[k] is None:
+            continue
+        (tree, full), et = trees[k], library.trees[k]
+        holes: list[int] = []  # in the shape's pre-order, the order of the theorem's hypotheses
+        todo = [(v, th.shape)]
+        while todo:
+            i, s = todo.pop()
+            if s is None:
+                holes.append(i)
+            else:
+                todo.extend(reversed(list(zip(et.children[i], s[1]))))
+        if len(hole_pats) != len(holes):
+            continue
+        subst: dict | None = {}
+        for pat, node in [(th.statement, v)] + list(zip(hole_pats, holes)):
+            subst = next(match(pat, tree.exprs[full[node]], set(th.variables), accept, subst), None)
+            if subst is None:
+                break
+        if subst is not None:
+            out.append((k, v))
+    return out
+
+
+def _hole_patterns(th: Theorem) -> list[tuple[str, ...]]:
+    """Each hole's hypothesis expression, holes in proof (pre-)order."""
+    return [th.hypotheses[p] for p in th.proof if p.__class__ is int]
+
+
+def _score(steps: int, holes: int, uses: int) -> int:
+    """Essential nodes saved: each use replaces its steps by one, minus the own proof (steps + holes)."""
+    return uses * (steps - 1) - (steps + holes)
+
+
+def select_top(library: Library, pool: list[Candidate], top: int) -> list[tuple[Candidate, list]]:
+    """The best ``top`` candidates, greedily by marginal nodes saved: each pick
+    counts only its occurrences whose steps no better-ranked theorem already
+    took (a node replaced once cannot be replaced again). Returns (candidate,
+    its occurrences left to it) in rank order."""
+    steps_of = {}
+    for c in pool:
+        steps_of[id(c)] = [(o, [(o[0], i) for i in library.matches_at(o[0], o[1], c.shape) or ()])
+                           for o in c.occurrences]
+    taken: set[tuple[int, int]] = set()
+    left = sorted(pool, key=lambda c: " ".join(c.theorem.statement))  # ties: the first statement
+    out: list[tuple[Candidate, list]] = []
+    while left and len(out) < top:
+        best = None
+        for c in left:
+            free = [(o, st) for o, st in steps_of[id(c)] if not taken.intersection(st)]
+            key = (_score(c.theorem.steps, shape_holes(c.shape), len(free)), c.uses)
+            if best is None or key > best[0]:
+                best = (key, c, free)
+        _, c, free = best
+        for _, st in free:
+            taken.update(st)
+        out.append((c, [o for o, _ in free]))
+        left.remove(c)
+    return out
+
+
+@dataclass
+class ExtractResult:
+    """What :func:`extract` found; ``as_json()`` is the T.json document."""
+
+    database: str
+    method: str
+    seed: int
+    fragments: int = 0
+    candidates: int = 0
+    valid: int = 0
+    trivial: int = 0
+    single_step: int = 0
+    rediscoveries: int = 0
+    new: int = 0
+    general: int = 0
+    concrete: int = 0
+    failed: int = 0
+    rediscovered: list[dict] = field(default_factory=list)
+    theorems: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        return {"database": self.database, "method": self.method, "seed": self.seed,
+                "candidates": self.candidates, "valid": self.valid, "rediscoveries": self.rediscoveries,
+                "new": self.new, "fragments": self.fragments, "trivial": self.trivial,
+                "single_step": self.single_step,
+                "general": self.general, "concrete": self.concrete, "failed": self.failed,
+                "rediscovered": self.rediscovered, "theorems": self.theorems,
+                "failures": self.failures[:20], "info": self.info, "seconds": round(self.seconds, 2)}
+
+
+def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, list[Fragment]]],
+            method: str, top: int = 20, library: Library | None = None, seed: int = 0,
+            stop_after_new: int | None = None, batch: int = 256, max_sources: int = 20,
+            prefix: str | None = None) -> ExtractResult:
+    """Fragments -> the T.json result (see the module docstring).
+
+    ``fragments``: :class:`Fragment` objects (grouped by shape here) or
+    ``(shape, fragments)`` pairs already in the order to try them.
+    Theorems are verified ``batch`` at a time (one copy of the database each).
+    ``stop_after_new``: stop trying shapes (checked every ``batch`` shapes)
+    once that many new theorems are found, and keep the first that many
+    found (the frequent baseline: the most frequent shapes first).
+    """
+    t0 = time.perf_counter()
+    res = ExtractResult(db.files[0].path, method, seed)
+    grammar = Grammar.from_database(db)
+    library = library or Library.build(db)
+    groups: dict = {}
+    order: list = []
+    for item in fragments:
+        if isinstance(item, Fragment):
+            shape, fs = item.shape, [item]
+        else:
+            shape, fs = item
+        res.fragments += max(1, len(fs))
+        if shape not in groups:
+            groups[shape] = []
+            order.append(shape)
+        groups[shape].extend(fs)
+    existing = _existing_keys(db)
+    prefix = prefix or _safe_prefix(db)
+    by_key: dict[tuple, Candidate] = {}
+    redis: dict[tuple, str] = {}
+    n_new = 0
+    pending: list[Candidate] = []
+
+    def flush() -> None:
+        nonlocal n_new
+        items = [(f"{prefix}-c{id(c)}", c.theorem) for c in pending]
+        verdict = verify_theorems(db, items)
+        for (l, _), c in zip(items, pending):
+            err = verdict.get(l)
+            if err is not None:
+                c.error = f"does not verify: {err}"
+                res.failed += 1
+                res.failures.append({"shape": shape_str(c.shape), "reason": c.error})
+                continue
+            c.verified = True
+            res.valid += 1
+            th = c.theorem
+            if th.general:
+                res.general += 1
+            else:
+                res.concrete += 1
+            if th.is_trivial():
+                res.trivial += 1
+                continue
+            c.key = canonical(db, th.statement, th.hypotheses)
+            if c.key in existing:
+                redis.setdefault(c.key, existing[c.key])
+                continue
+            occ = library.occurrences(c.shape)
+            if not th.general:
+                occ = _concrete_uses(db, th, library, occ)
+            c.occurrences, c.uses = occ, len(occ)
+            old = by_key.get(c.key)
+            if old is None:
+                c.found = n_new
+                by_key[c.key] = c
+                n_new += 1
+            else:
+                keep, drop = (c, old) if c.uses > old.uses else (old, c)
+                keep.fragments = keep.fragments + drop.fragments
+                keep.found = old.found
+                by_key[c.key] = keep
+        pending.clear()
+
+    for shape in order:
+        if stop_after_new is not None and n_new >= stop_after_new:
+            break
+        res.candidates += 1
+        c = Candidate(shape, groups[shape])
+        if shape_steps(shape) <= 1:
+            res.trivial += 1
+            res.single_step += 1
+            continue
+        _theorem_for(db, c, grammar, library)
+        if c.theorem is None:
+            res.failed += 1
+            res.failures.append({"shape": shape_str(shape), "reason": c.error})
+            continue
+        pending.append(c)
+        if len(pending) >= batch:
+            flush()
+    flush()
+    res.rediscoveries = len(redis)
+    stmts = db.statements
+    res.rediscovered = [{"label_existing": l, "statement": " ".join(stmts[l].expr)}
+                        for l in sorted(set(redis.values()), key=lambda l: stmts[l].index)]
+    res.new = len(by_key)
+    pool = sorted(by_key.values(), key=lambda c: c.found)
+    if stop_after_new is not None:
+        pool = pool[:stop_after_new]  # the first ones found, in the order the shapes were given
+    for rank, (c, marginal) in enumerate(select_top(library, pool, top), 1):
+        th = c.theorem
+        label = f"{prefix}-{rank}"
+        hl = hypothesis_labels(label, th)
+        sources: list[str] = []
+        for f in c.fragments:
+            if f.theorem and f.theorem not in sources:
+                sources.append(f.theorem)
+        occ_proofs = []
+        for k, _ in c.occurrences:
+            p = library.proofs[k]
+            if not occ_proofs or occ_proofs[-1] != p:
+                occ_proofs.append(p)
+        if not sources:
+            sources = occ_proofs
+        res.theorems.append({
+            "label": label,
+            "statement": " ".join(th.statement),
+            "hypotheses": [{"label": h, "statement": " ".join(e)} for h, e in zip(hl, th.hypotheses)],
+            "variables": th.variables,
+            "dummies": th.dummies,
+            "dv": [list(p) for p in th.dv],
+            "proof": th.rpn(hl),
+            "uses": c.uses,
+            "uses_marginal": len(marginal),
+            "nodes_saved": _score(th.steps, shape_holes(c.shape), len(marginal)),
+            "source_proofs": sources[:max_sources],
+            "source_count": len(sources),
+            "proofs_touched": len(set(occ_proofs)),
+            "shape": shape_str(c.shape),
+            "steps": th.steps,
+            "general": th.general,
+        })
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# ------------------------------------------------------------------ the GNN path
+def _example_of(tree: Tree, theorem: str, db: Database) -> Example:
+    n = len(tree.labels)
+    parent = [-1] * n
+    pos = [0] * n
+    for i, kids in enumerate(tree.children):
+        for k, c in enumerate(kids):
+            parent[c] = i
+            pos[c] = k
+    return Example(theorem, "", list(tree.labels), list(tree.exprs), parent, pos, [0] * n,
+                   [_is_syntax(db, e) for e in tree.exprs])
+
+
+def _tree_of_graph(g, vocab) -> Tree:
+    """A full tree back from a dataset graph (expressions from its tokens)."""
+    labels = [vocab.labels[i] for i in g.label.tolist()]
+    lens = g.tok_len.tolist()
+    toks = g.tok.tolist()
+    exprs = []
+    k = 0
+    for n in lens:
+        exprs.append(tuple(vocab.symbols[t] for t in toks[k:k + n]))
+        k += n
+    children: list[list[int]] = [[] for _ in labels]
+    src, dst = g.edge_index.tolist() if g.edge_index.numel() else ([], [])
+    for p, c in sorted(zip(src, dst), key=lambda e: e[1]):
+        children[p].append(c)
+    return Tree(labels, exprs, children)
+
+
+def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: int = 1000,
+                  device: str | None = None, strict: bool = False, batch_size: int = 64,
+                  limit: int | None = None) -> tuple[list[Fragment], dict]:
+    """Run the node classifier over every real proof (``on="proofs"``) or over the
+    expansion dataset's examples (``on="expansion"``) and cut fragments from its
+    positive nodes; ``limit``: only the first N proofs (or examples). Returns
+    (fragments, info)."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    from .dataset import DatasetError, load_dataset
+    from .features import to_graph
+    from .train import CheckpointError, load_checkpoint, model_from_checkpoint, pick_device
+
+    try:
+        dev = pick_device(device)
+        ck = load_checkpoint(checkpoint, dev)
+        meta, vocab, splits = load_dataset(ck["dataset"])
+    except (CheckpointError, DatasetError) as exc:
+        raise ExtractError(str(exc)) from None
+    torch.set_flush_denormal(True)  # subnormal floats slow CPU inference as they slow training
+    model = model_from_checkpoint(ck, vocab, dev)
+    model.eval()
+    max_tokens = meta.get("key", {}).get("max_tokens", 128)
+    sym_ids, lab_ids = vocab.index()
+    info = {"checkpoint": os.path.abspath(checkpoint), "on": on, "max_nodes": max_nodes,
+            "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
+            "dataset_matches_database": meta.get("key", {}).get("database_sha256") == _db_hash(db)}
+    items: list[tuple[str, Tree]] = []
+    graphs = []
+    skipped = 0
+    if on == "proofs":
+        for l in db.theorems()[:limit]:
+            tree = proof_tree(db, l, max_nodes)
+            if tree is None or _is_syntax(db, tree.exprs[0]):
+                skipped += 1
+                continue
+            items.append((l, tree))
+            graphs.append(to_graph(_example_of(tree, l, db), sym_ids, lab_ids, max_tokens))
+    elif on == "expansion":
+        for s in ("train", "valid", "test"):
+            for g in splits[s]:
+                if limit is not None and len(items) >= limit:
+                    break
+                items.append((g.theorem, _tree_of_graph(g, vocab)))
+                graphs.append(g)
+    else:
+        raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
+    info.update(trees=len(items), skipped_over_max_nodes=skipped)
+    preds: list[list[bool]] = []
+    with torch.no_grad():
+        for b in DataLoader(graphs, batch_size=batch_size):
+            b = b.to(dev)
+            out = (model(b) > 0).cpu().tolist()
+            ptr = b.ptr.tolist()
+            for j in range(len(ptr) - 1):
+                preds.append(out[ptr[j]:ptr[j + 1]])
+    frags: list[Fragment] = []
+    positive_nodes = 0
+    for (label, tree), p in zip(items, preds):
+        positive_nodes += sum(p)
+        frags.extend(fragments_from_positive(db, tree, [bool(x) for x in p], label, strict=strict))
+    info.update(positive_nodes=positive_nodes, nodes=sum(len(t.labels) for _, t in items))
+    return frags, info
+
+
+def _db_hash(db: Database) -> str:
+    from .dataset import database_hash
+
+    return database_hash(db)
+
+
+# ------------------------------------------------------------------ the command
+def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | None = None, top: int = 20,
+                on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
+                seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
+                limit: int | None = None) -> dict:
+    """``mmrefactor extract``: extract with one method and write T.json atomically."""
+    from metamath.write import check_output_path, write_atomic
+
+    check_output_path(out, [db_path])  # fail before the work, not after it
+    if method not in METHODS:
+        raise ExtractError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    if top < 1:
+        raise ExtractError("--top must be at least 1")
+    if method == "gnn":
+        if not checkpoint:
+            raise ExtractError("--method gnn needs --checkpoint (a checkpoint.pt from `mmrefactor train`)")
+        if not os.path.exists(checkpoint):
+            raise ExtractError(f"{checkpoint}: no such checkpoint")
+    t0 = time.perf_counter()
+    db = Database.from_file(db_path)
+    library = Library.build(db)
+    info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
+                  "library_skipped": library.skipped}
+    if method == "gnn":
+        frags, gi = gnn_fragments(db, checkpoint, on=on, max_nodes=max_nodes, device=device, strict=strict,
+                                  limit=limit)
+        info.update(gi)
+        res = extract(db, frags, "gnn", top=top, library=library, seed=seed)
+    elif method == "frequent":
+        from .baselines.frequent import frequent_shapes
+
+        shapes, fi = frequent_shapes(db, library)
+        info.update(fi)
+        res = extract(db, shapes, "frequent", top=top, library=library, seed=seed, stop_after_new=top,
+                      batch=max(8, top))
+    else:
+        from .baselines.stitch import stitch_shapes
+
+        shapes, si = stitch_shapes(db, library, iterations=stitch_iterations or max(2 * top, 20),
+                                   max_arity=stitch_arity, limit_proofs=limit)
+        info.update(si)
+        res = extract(db, shapes, "stitch", top=top, library=library, seed=seed)
+    res.info.update(info)
+    res.seconds = time.perf_counter() - t0
+    data = res.as_json()
+    write_atomic(out, json.dumps(data, indent=1) + "\n", [f.path for f in db.files])
+    return data

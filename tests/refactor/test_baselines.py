@@ -1,0 +1,107 @@
+"""The symbolic baselines on the embedded default: frequent subtrees are counted
+right and give verified theorems; Stitch's s-expressions round-trip, nested
+abstractions inline into shapes, and a short Stitch run gives verified theorems
+(or, without stitch-core, a clear error)."""
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from metamath import Database
+from refactor.baselines.frequent import count_shapes, enumerate_shapes, frequent_shapes
+from refactor.baselines.stitch import StitchUnavailable, _inline, _to_shape, parse_sexpr, stitch_shapes, to_sexpr
+from refactor.cli import main
+from refactor.extract import Library, extract, verify_json
+from refactor.generalize import shape_steps
+
+SET_PROP = os.environ.get("MMR_TEST_SETPROP",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "data", "set-prop.mm"))
+
+
+@pytest.fixture(scope="module")
+def db():
+    return Database.from_file(SET_PROP)
+
+
+@pytest.fixture(scope="module")
+def library(db):
+    return Library.build(db)
+
+
+def test_enumerate_shapes_of_a_small_tree():
+    # a(b(H), c) where H is a hypothesis leaf and c a leaf step
+    labels = ["a", "b", "h.1", "c"]
+    children = [[1, 3], [2], [], []]
+    got = {s for s, _ in enumerate_shapes(labels, children, 0, 3, 6, {"h.1"})}
+    assert got == {("a", (None, None)), ("a", (("b", (None,)), None)), ("a", (None, ("c", ()))),
+                   ("a", (("b", (None,)), ("c", ())))}
+    assert {s for s, _ in enumerate_shapes(labels, children, 0, 1, 6, {"h.1"})} == {("a", (None, None))}
+    assert {n for _, n in enumerate_shapes(labels, children, 0, 3, 2, {"h.1"})} == {1, 2}
+
+
+def test_mined_counts_equal_brute_force_enumeration(db, library):
+    hyp = {l for t in library.trees for l in t.labels if db[l].kind == "e"}
+    brute = Counter()
+    for t in library.trees:
+        for v in range(len(t.labels)):
+            for s, n in enumerate_shapes(t.labels, t.children, v, 3, 6, hyp):
+                brute[s] += n >= 2
+    brute = {s: n for s, n in brute.items() if n >= 2}
+    mined = count_shapes(db, library, max_depth=3, max_steps=6, min_count=2)
+    assert dict(mined) == brute and len(brute) > 100
+    # with a pool the threshold rises, and every shape at least that frequent is still counted exactly
+    top = count_shapes(db, library, max_depth=3, max_steps=6, min_count=2, pool=20)
+    low = min(top.values())
+    assert low > 2 and dict(top) == {s: n for s, n in brute.items() if n >= low}
+
+
+def test_frequent_counts_match_the_library_and_theorems_verify(db, library):
+    counts = count_shapes(db, library, max_depth=2, max_steps=2)
+    shape = ("imp41", (("imp", (None,)),))
+    assert counts[shape] == len(library.occurrences(shape)) == 15  # the ad5ant* lemmas
+    assert all(shape_steps(s) == 2 for s in counts)
+    shapes, info = frequent_shapes(db, library)
+    freq = [c for s, _ in shapes for c in [counts.get(s)] if c is not None]
+    assert freq == sorted(freq, reverse=True)
+    res = extract(db, shapes, "frequent", top=4, library=library, stop_after_new=4, batch=8)
+    assert len(res.theorems) == 4 and res.new >= 4
+    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+
+
+def test_stitch_sexpr_round_trip_and_inlining():
+    labels = ["syl", "h.1", "ax-1", "a1i", "h.2"]
+    children = [[1, 2, 3], [], [], [4], []]
+    names = {"syl": "L0", "ax-1": "L1", "a1i": "L2"}
+    text = to_sexpr(labels, children, names, {"h.1", "h.2"}, "7")
+    assert text == "(L0 H7_0 L1 (L2 H7_1))"
+    assert parse_sexpr(text) == ["L0", "H7_0", "L1", ["L2", "H7_1"]]
+    back = {v: k for k, v in names.items()}
+    bodies = {"fn_0": parse_sexpr("(L2 #0)")}
+    body = _inline(parse_sexpr("(L0 #1 L1 (fn_0 #0))"), bodies)
+    assert body == ["L0", "#1", "L1", ["L2", "#0"]]
+    assert _to_shape(body, back) == ("syl", (None, ("ax-1", ()), ("a1i", (None,))))
+
+
+def test_stitch_gives_verified_theorems_or_a_clear_error(db, library, tmp_path, capsys):
+    try:
+        import stitch_core  # noqa: F401
+    except ImportError:
+        with pytest.raises(StitchUnavailable):
+            stitch_shapes(db, library)
+        assert main(["extract", SET_PROP, "--method", "stitch", "--out", str(tmp_path / "T.json")]) == 2
+        assert "stitch-core" in capsys.readouterr().err
+        return
+    shapes, info = stitch_shapes(db, library, iterations=6, limit_proofs=500)
+    assert info["stitch_abstractions"] == len(shapes) > 0 and info["stitch_compression_ratio"] > 1
+    assert all(s is not None for s, _ in shapes)
+    res = extract(db, shapes, "stitch", top=6, library=library)
+    assert res.candidates == len(set(s for s, _ in shapes))
+    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+    for t in res.theorems:
+        assert t["uses"] >= 1
+    out = tmp_path / "T.json"
+    assert main(["extract", SET_PROP, "--method", "stitch", "--stitch-iterations", "3", "--top", "2",
+                 "--out", str(out), "--json"]) == 0
+    data = json.loads(out.read_text())
+    assert data["method"] == "stitch" and data["info"]["stitch_iterations"] == 3

@@ -1,0 +1,325 @@
+"""Extraction end to end on real proofs: a fragment cut from two proofs of the
+embedded default that share a pattern becomes one theorem that our verifier
+and metamath.exe accept; a fragment with syl's shape is a rediscovery of syl;
+the generalisation keeps variables apart that the source instance identified;
+a `$d` the theorem needs is derived from its proof (and is really needed)."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from metamath import Database
+from metamath.unify import match
+from metamath.verify import check
+from refactor.cli import main
+from refactor.expansion import proof_tree
+from refactor.extract import (Library, extract, fragments_from_positive, insert_theorems, json_block,
+                              theorem_block, verify_json, verify_theorems)
+from refactor.generalize import GeneralizeError, canonical, concrete, generalize
+
+from conftest import metamath_exe
+
+SET_PROP = os.environ.get("MMR_TEST_SETPROP",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "data", "set-prop.mm"))
+
+IMP41_IMP = ("imp41", (("imp", (None,)),))
+
+
+@pytest.fixture(scope="module")
+def db():
+    return Database.from_file(SET_PROP)
+
+
+@pytest.fixture(scope="module")
+def library(db):
+    return Library.build(db)
+
+
+def _metamath_accepts(text: str, tmp_path, name: str = "x.mm") -> tuple[bool, str]:
+    exe = metamath_exe()
+    path = tmp_path / name
+    path.write_text(text)
+    out = subprocess.run([exe, f'read "{path}"', "verify proof *", "exit"], capture_output=True, text=True,
+                         timeout=120).stdout
+    # metamath.exe 0.195 still ends with "All proofs ... verified" after a $d violation: look for errors too
+    return "All proofs in the database were verified" in out and "?Error" not in out, out
+
+
+def _positive_nodes(db, tree, root, shape):
+    """A hand-made prediction: the shape's nodes at ``root`` (its holes included, as
+    REFACTOR labels argument roots), with the steps' syntax children."""
+    pos = set()
+    todo = [(root, shape)]
+    while todo:
+        v, s = todo.pop()
+        pos.add(v)
+        if s is None:
+            continue
+        ess = [c for c in tree.children[v] if tree.exprs[c][0] not in db.syntax_typecodes]
+        pos.update(c for c in tree.children[v] if c not in ess)
+        assert tree.labels[v] == s[0] and len(ess) == len(s[1])
+        todo.extend(zip(ess, s[1]))
+    return pos
+
+
+def _find(tree, db, label, child_label):
+    for i, l in enumerate(tree.labels):
+        if l == label:
+            ess = [c for c in tree.children[i] if tree.exprs[c][0] not in db.syntax_typecodes]
+            if ess and tree.labels[ess[0]] == child_label:
+                return i
+    raise AssertionError(f"{label}({child_label}(..)) not in {tree.theorem if hasattr(tree, 'theorem') else ''}")
+
+
+def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_path):
+    frags = []
+    for host in ("ad5ant13", "ad5ant14"):
+        tree = proof_tree(db, host, 1000)
+        root = _find(tree, db, "imp41", "imp")
+        got = fragments_from_positive(db, tree, _positive_nodes(db, tree, root, IMP41_IMP), host)
+        assert [f.shape for f in got] == [IMP41_IMP]
+        frags += got
+    res = extract(db, frags, "gnn", top=5, library=library)
+    assert (res.fragments, res.candidates, res.valid, res.rediscoveries, res.new) == (2, 1, 1, 0, 1)
+    (t,) = res.theorems
+    assert t["statement"] == "|- ( ( ( ( ( ph /\\ ps ) /\\ ch ) /\\ th ) /\\ ta ) -> et )"
+    assert [h["statement"] for h in t["hypotheses"]] == ["|- ( ph -> ( ps -> ( ch -> ( th -> ( ta -> et ) ) ) ) )"]
+    assert t["source_proofs"] == ["ad5ant13", "ad5ant14"]
+    assert t["uses"] >= 15 and t["nodes_saved"] == t["uses"] * 1 - 3
+    assert t["dv"] == [] and t["dummies"] == []
+    # both verifiers accept it inserted into the database
+    th = generalize(db, IMP41_IMP)
+    text = insert_theorems(db, [theorem_block(t["label"], th)])
+    db2 = Database.from_string(text, SET_PROP)
+    check(db2, t["label"])
+    assert db2[t["label"]].expr == tuple(t["statement"].split())
+    ok, out = _metamath_accepts(text, tmp_path)
+    assert ok, out[-2000:]
+
+
+def test_syl_shape_is_a_rediscovery_of_syl(db, library):
+    tree = proof_tree(db, "syl", 1000)
+    ess = {i for i, e in enumerate(tree.exprs) if e[0] not in db.syntax_typecodes}
+    (frag,) = fragments_from_positive(db, tree, ess, "syl")
+    assert frag.shape == ("mpd", (None, ("a1i", (None,))))
+    th = generalize(db, frag.shape)
+    assert th.statement != db["syl"].expr or th.variables != ["ph", "ch", "ps"]  # renamed, not copied
+    st = db["syl"]
+    hyps = [db[h].expr for h in st.frame.hyps if db[h].kind == "e"]
+    assert canonical(db, th.statement, th.hypotheses) == canonical(db, st.expr, hyps)
+    res = extract(db, [frag], "gnn", library=library)
+    assert (res.valid, res.rediscoveries, res.new) == (1, 1, 0)
+    assert res.rediscovered == [{"label_existing": "syl", "statement": "|- ( ph -> ch )"}]
+    # a single step is trivial, never a theorem
+    single = fragments_from_positive(db, tree, {0, 4, 5}, "syl")  # mpd and its $e leaves
+    res = extract(db, single, "gnn", library=library)
+    assert (res.candidates, res.trivial, res.valid, res.new) == (1, 1, 0, 0)
+
+
+def test_generalisation_is_most_general(db, library):
+    # pm1.2 applies jaoi(?, id) to ph, ph; the theorem of the shape keeps them apart
+    shape = ("jaoi", (None, ("id", ())))
+    th = generalize(db, shape)
+    assert " ".join(th.statement) == "|- ( ( ph \\/ ps ) -> ps )"
+    assert [" ".join(h) for h in th.hypotheses] == ["|- ( ph -> ps )"]
+    tree = proof_tree(db, "pm1.2", 1000)
+    inst = concrete(db, tree, tree.labels.index("jaoi"), shape)
+    assert " ".join(inst.statement) == "|- ( ( ph \\/ ph ) -> ph )" and inst.variables == ["ph"]
+    occ = library.occurrences(shape)
+    assert len(occ) >= 2
+    # every occurrence in the library is an instance of it (one consistent substitution)
+    for k, v in occ:
+        t, full = library.full_tree(db, k)
+        c = concrete(db, t, full[v], shape)
+        s = {}
+        for pat, tgt in zip([th.statement] + th.hypotheses, [c.statement] + c.hypotheses):
+            s = next(match(pat, tgt, set(th.variables), None, s), None)
+            assert s is not None, (library.proofs[k], c.statement)
+    # the most general theorem of a 3-step chain has 5 distinct variables, not fewer
+    chain = generalize(db, ("syl", (("syl", (None, None)), ("syl", (None, None)))))
+    assert len(chain.variables) == 5 and len(chain.hypotheses) == 4
+    # variables must be declared before the theorem's first use: with only ph and ps there, none fits
+    with pytest.raises(GeneralizeError, match="early enough"):
+        generalize(db, ("syl", (("syl", (None, None)), ("syl", (None, None)))), before=db["wps"].index + 1)
+    assert " ".join(chain.statement) == "|- ( ph -> ps )"
+    assert verify_theorems(db, [("mmr-t1", th), ("mmr-t2", chain)]) == {"mmr-t1": None, "mmr-t2": None}
+
+
+DV_DB = r"""$( A small predicate-calculus-like database with $d, for extraction tests. $)
+$c ( ) -> -. wff |- A. setvar $.
+$v ph ps ch th x y z $.
+wph $f wff ph $.
+wps $f wff ps $.
+wch $f wff ch $.
+wth $f wff th $.
+vx $f setvar x $.
+vy $f setvar y $.
+vz $f setvar z $.
+wn $a wff -. ph $.
+wi $a wff ( ph -> ps ) $.
+wal $a wff A. x ph $.
+${
+  min $e |- ph $.
+  maj $e |- ( ph -> ps ) $.
+  ax-mp $a |- ps $.
+$}
+${
+  syl.1 $e |- ( ph -> ps ) $.
+  syl.2 $e |- ( ps -> ch ) $.
+  syl $a |- ( ph -> ch ) $.
+$}
+sp $a |- ( A. x ph -> ph ) $.
+${
+  $d x ph $.
+  ax-17 $a |- ( ph -> A. x ph ) $.
+$}
+${
+  $d y ps $.
+  t2.1 $e |- ( A. y -. ps -> ch ) $.
+  t2 $p |- ( -. ps -> ch ) $= wps wn wps wn vy wal wch wps wn vy ax-17 t2.1 syl $.
+$}
+${
+  $d z ch th $.
+  t4.1 $e |- ( A. z ( ch -> th ) -> ph ) $.
+  t4 $p |- ( ( ch -> th ) -> ph ) $=
+    wch wth wi wch wth wi vz wal wph wch wth wi vz ax-17 t4.1 syl $.
+$}
+${
+  $d x ph $.
+  t3 $p |- ( ph -> ph ) $= wph wph vx wal wph wph vx ax-17 wph vx sp syl $.
+$}
+${
+  t5.1 $e |- ( ph -> ps ) $.
+  t5.2 $e |- ( ps -> ch ) $.
+  t5.3 $e |- ( ch -> th ) $.
+  t5.4 $e |- ( th -> ph ) $.
+  t5.5 $e |- ( ( ph -> ph ) -> ch ) $.
+  t5 $p |- ch $=
+    wph wph wi wch
+    wph wch wph wph wps wch t5.1 t5.2 syl wch wth wph t5.3 t5.4 syl syl
+    t5.5 ax-mp $.
+$}
+"""
+
+
+def test_dv_is_derived_from_the_proof_and_needed(tmp_path):
+    path = tmp_path / "dv.mm"
+    path.write_text(DV_DB)
+    db = Database.from_file(str(path))
+    frags = []
+    for host in ("t2", "t4"):
+        tree = proof_tree(db, host, 1000)
+        # the whole proof predicted: its $e leaf is the cut point
+        frags += fragments_from_positive(db, tree, range(len(tree.labels)), host)
+        # ax-17 with its syntax children outside is a cut point itself (REFACTOR's rule)
+        ess = [tree.exprs[i][0] not in db.syntax_typecodes for i in range(len(tree.labels))]
+        assert [f.shape for f in fragments_from_positive(db, tree, ess, host)] == [("syl", (None, None))]
+    assert {f.shape for f in frags} == {("syl", (("ax-17", ()), None))}
+    res = extract(db, frags, "gnn", library=Library.build(db))
+    assert (res.candidates, res.valid, res.new) == (1, 1, 1)
+    (t,) = res.theorems
+    assert t["statement"] == "|- ( ph -> ps )"
+    assert [h["statement"] for h in t["hypotheses"]] == ["|- ( A. x ph -> ps )"]
+    assert t["dv"] == [["ph", "x"]] and t["source_proofs"] == ["t2", "t4"]
+    assert t["uses"] == 3  # t3 has the pattern too, its hole proved by sp
+    th = generalize(db, ("syl", (("ax-17", ()), None)))
+    good = insert_theorems(db, [theorem_block("mmr-1", th)])
+    check(Database.from_string(good, str(path)), "mmr-1")
+    ok, out = _metamath_accepts(good, tmp_path, "good.mm")
+    assert ok, out[-2000:]
+    # without the $d both verifiers reject it
+    th.dv = []
+    bad = insert_theorems(db, [theorem_block("mmr-1", th)])
+    assert verify_theorems(db, [("mmr-1", th)])["mmr-1"] is not None
+    ok, out = _metamath_accepts(bad, tmp_path, "bad.mm")
+    assert not ok
+    # a dummy variable: syl(ax-17, sp) proves ( ph -> ph ) through A. x ph, x only in the proof
+    dummy = generalize(db, ("syl", (("ax-17", ()), ("sp", ()))))
+    assert dummy.variables == ["ph"] and dummy.dummies == ["x"] and dummy.dv == [("ph", "x")]
+    assert verify_theorems(db, [("mmr-2", dummy)]) == {"mmr-2": None}
+
+
+def test_cli_frequent_contract(tmp_path, capsys):
+    out = tmp_path / "T.json"
+    assert main(["extract", SET_PROP, "--method", "frequent", "--top", "5", "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    data = json.loads(out.read_text())
+    assert printed == data
+    for k in ("database", "method", "seed", "candidates", "valid", "rediscoveries", "new", "rediscovered",
+              "theorems"):
+        assert k in data
+    assert data["method"] == "frequent" and len(data["theorems"]) == 5 <= data["new"]
+    db = Database.from_file(SET_PROP)
+    keys = set()
+    for t in data["theorems"]:
+        for k in ("label", "statement", "hypotheses", "variables", "dummies", "dv", "proof", "uses",
+                  "nodes_saved", "source_proofs"):
+            assert k in t
+        assert t["label"] not in db.statements and t["uses"] >= 2
+        keys.add(canonical(db, tuple(t["statement"].split()), [tuple(h["statement"].split())
+                                                                  for h in t["hypotheses"]]))
+    assert len(keys) == 5
+    assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+    ok, log = _metamath_accepts(insert_theorems(db, [json_block(t) for t in data["theorems"]]), tmp_path)
+    assert ok, log[-2000:]
+    # bad input: a clear message, no traceback, nothing written
+    bad = tmp_path / "none.json"
+    assert main(["extract", SET_PROP, "--method", "gnn", "--out", str(bad)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err and not bad.exists()
+    assert main(["extract", SET_PROP, "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(bad)]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err and not bad.exists()
+
+
+def test_gnn_path_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", SET_PROP, "--out", str(run), "--preset", "tiny", "--epochs", "1", "--limit-proofs", "50",
+                 "--max-examples", "60", "--json"]) == 0
+    capsys.readouterr()
+    db = Database.from_file(SET_PROP)
+    for on, limit in (("proofs", 120), ("expansion", 40)):
+        out = tmp_path / f"T-{on}.json"
+        assert main(["extract", SET_PROP, "--checkpoint", str(run / "checkpoint.pt"), "--on", on, "--limit",
+                     str(limit), "--top", "6", "--out", str(out), "--json"]) == 0
+        data = json.loads(out.read_text())
+        assert json.loads(capsys.readouterr().out) == data
+        assert data["method"] == "gnn" and data["info"]["trees"] == limit - data["info"]["skipped_over_max_nodes"]
+        assert data["candidates"] == data["valid"] + data["failed"] + data["single_step"]
+        assert data["valid"] >= data["new"] + data["rediscoveries"] and data["new"] >= len(data["theorems"])
+        assert len(data["theorems"]) == min(6, data["new"])
+        assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+        saved = [t["nodes_saved"] for t in data["theorems"]]
+        assert saved == sorted(saved, reverse=True)
+        for t in data["theorems"]:
+            assert t["source_proofs"] and all(p in db.statements for p in t["source_proofs"])
+
+
+def _subtree(tree, i):
+    todo = [i]
+    while todo:
+        j = todo.pop()
+        yield j
+        todo.extend(tree.children[j])
+
+
+def test_concrete_instance_when_no_general_theorem(tmp_path):
+    path = tmp_path / "dv.mm"
+    path.write_text(DV_DB)
+    db = Database.from_file(str(path))
+    shape = ("syl", (("syl", (None, None)), ("syl", (None, None))))
+    with pytest.raises(GeneralizeError, match="no wff variable left"):
+        generalize(db, shape)  # the general chain needs 5 wff variables, the database has 4
+    tree = proof_tree(db, "t5", 1000)
+    chain = tree.children[0][2]  # ax-mp's minor premise: the syl chain
+    assert tree.labels[chain] == "syl"
+    inside = range(chain, chain + sum(1 for _ in _subtree(tree, chain)))
+    (frag,) = fragments_from_positive(db, tree, inside, "t5")
+    assert frag.shape == shape
+    res = extract(db, [frag], "gnn", library=Library.build(db))
+    assert (res.valid, res.general, res.concrete, res.new) == (1, 0, 1, 1)
+    (t,) = res.theorems
+    assert t["statement"] == "|- ( ph -> ph )" and not t["general"] and t["uses"] == 1
+    assert [h["statement"] for h in t["hypotheses"]] == [
+        "|- ( ph -> ps )", "|- ( ps -> ch )", "|- ( ch -> th )", "|- ( th -> ph )"]
+    ok, out = _metamath_accepts(insert_theorems(db, [json_block(t)]), tmp_path, "concrete.mm")
+    assert ok, out[-2000:]
