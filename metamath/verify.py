@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .compressed import UNKNOWN, ZERO, CompressedError, decode_numbers, split_compressed
+from .compressed import ZERO, CompressedError, decode_numbers, split_compressed
 from .database import Database, Statement
-from .errors import MMError, ProofError
+from .errors import ProofError
 from .parallel import map_theorems
 from .proof import Proof, ProofNode
 
