@@ -362,7 +362,10 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmrefactor", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="mmrefactor",
+        description="Read and verify Metamath databases, learn to extract reusable theorems from their "
+                    "proofs, and refactor the library with them. Errors: file:line:col, exit 2.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, fn, help_):
