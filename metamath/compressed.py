@@ -88,36 +88,6 @@ def encode_numbers(nums: list[int]) -> str:
     return "".join("Z" if k == ZERO else "?" if k == UNKNOWN else encode_number(k) for k in nums)
 
 
-def format_compressed(labels: list[str], letters: str, width: int = 79, indent: int = 6) -> str:
-    """Lay out ``( labels ) LETTERS`` in lines of at most ``width`` columns, like metamath."""
-    pad = " " * indent
-    lines: list[str] = []
-    line = pad + "$="
-    for tok in ["("] + labels + [")"]:
-        if len(line) + 1 + len(tok) > width and line.strip():
-            lines.append(line)
-            line = pad + tok
-        else:
-            line += " " + tok
-    room = width - len(line) - 1
-    pos = 0
-    if room > 0 and letters:
-        line += " " + letters[:room]
-        pos = room
-    while pos < len(letters):
-        lines.append(line)
-        chunk = width - indent
-        line = pad + letters[pos : pos + chunk]
-        pos += chunk
-    if len(line) + 3 > width:
-        lines.append(line)
-        line = pad + "$."
-    else:
-        line += " $."
-    lines.append(line)
-    return "\n".join(lines)
-
-
 # ----------------------------------------------------------------- compressing
 def _bin_end(n: int) -> int:
     """The largest number written with as many letters as ``n`` (20, 120, 620, ...)."""
