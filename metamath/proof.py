@@ -149,27 +149,7 @@ class ProofTree:
         """The tree as a :class:`Proof` (canonical hash-consed DAG, see :meth:`Proof.dag`)."""
         if self.essential:
             raise ValueError(f"{self.theorem}: the essential-only view is not a proof (syntax steps dropped)")
-        nodes = self.nodes
-        index: dict[tuple, int] = {}
-        out: list[ProofNode] = []
-        new = [0] * len(nodes)
-        stack: list[tuple[int, bool]] = [(0, False)]
-        while stack:
-            i, done = stack.pop()
-            n = nodes[i]
-            if not done and n.children:
-                stack.append((i, True))
-                for c in reversed(n.children):
-                    stack.append((c, False))
-                continue
-            kids = tuple(new[c] for c in n.children)
-            key = (n.label, kids)
-            j = index.get(key)
-            if j is None:
-                j = index[key] = len(out)
-                out.append(ProofNode(n.label, n.expr, kids))
-            new[i] = j
-        return Proof(self.theorem, out, new[0])
+        return hash_cons(self.theorem, self.nodes, 0)
 
 
 @dataclass
@@ -253,30 +233,7 @@ class Proof:
         walk of the expanded tree first meets them, so two proofs with the
         same tree give equal DAGs.
         """
-        dag = self.nodes
-        new: dict[int, int] = {}
-        index: dict[tuple, int] = {}
-        out: list[ProofNode] = []
-        stack: list[tuple[int, bool]] = [(self.root, False)]
-        while stack:
-            d, done = stack.pop()
-            if d in new:
-                continue
-            n = dag[d]
-            if not done and n.children:
-                stack.append((d, True))
-                for c in reversed(n.children):
-                    if c not in new:
-                        stack.append((c, False))
-                continue
-            kids = tuple(new[c] for c in n.children)
-            key = (n.label, kids)
-            j = index.get(key)
-            if j is None:
-                j = index[key] = len(out)
-                out.append(ProofNode(n.label, n.expr, kids))
-            new[d] = j
-        return Proof(self.theorem, out, new[self.root])
+        return hash_cons(self.theorem, self.nodes, self.root)
 
     def rpn(self, max_nodes: int | None = None) -> list[str]:
         """The labels of the expanded tree in reverse Polish order: a normal proof
@@ -334,3 +291,35 @@ def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_
                    f"{' '.join(node.expr)}")
         pending[-1].append(counter)
     return out
+
+
+def hash_cons(theorem: str, nodes, root: int) -> Proof:
+    """One node per distinct subproof (same label, same children), listed in the
+    post-order in which a left-to-right walk from ``root`` first meets them.
+
+    ``nodes`` may be a tree's or a DAG's: anything with ``label``, ``expr`` and
+    ``children`` (indices into ``nodes``).
+    """
+    new: dict[int, int] = {}
+    index: dict[tuple, int] = {}
+    out: list[ProofNode] = []
+    stack: list[tuple[int, bool]] = [(root, False)]
+    while stack:
+        d, done = stack.pop()
+        if d in new:
+            continue
+        n = nodes[d]
+        if not done and n.children:
+            stack.append((d, True))
+            for c in reversed(n.children):
+                if c not in new:
+                    stack.append((c, False))
+            continue
+        kids = tuple(new[c] for c in n.children)
+        key = (n.label, kids)
+        j = index.get(key)
+        if j is None:
+            j = index[key] = len(out)
+            out.append(ProofNode(n.label, n.expr, kids))
+        new[d] = j
+    return Proof(theorem, out, new[root])
