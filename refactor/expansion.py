@@ -75,20 +75,13 @@ class NoFreshVariable(ValueError):
     """A dummy variable of the inlined proof has no unused variable to be renamed to at P."""
 
 
-def dag_sizes(nodes) -> list[int]:
-    size = [0] * len(nodes)
-    for i, n in enumerate(nodes):
-        size[i] = 1 + sum(size[c] for c in n.children)
-    return size
-
-
 def proof_tree(db: Database, label: str, max_nodes: int) -> Tree | None:
     """The full tree of a verified proof, or None if it exceeds ``max_nodes``."""
     try:
         proof = check(db, label, record=True)
     except ProofError:
         return None
-    if dag_sizes(proof.nodes)[proof.root] > max_nodes:
+    if proof.tree_size() > max_nodes:
         return None
     labels: list[str] = []
     exprs: list[tuple[str, ...]] = []
