@@ -159,6 +159,17 @@ class Database:
     def text_of(self, st: Statement) -> str:
         return self.files[st.file].text[st.start : st.end]
 
+    def sha256(self) -> str:
+        """A hash of the database's text (every file, in read order): what a
+        dataset, a model or a split was made from."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f.text.encode("ascii", "replace"))
+            h.update(b"\0")
+        return h.hexdigest()
+
     def comment_of(self, label: str) -> str:
         st = self.statements[label]
         if st.comment is None:
