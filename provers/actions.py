@@ -154,30 +154,26 @@ def term_pool(lib: Library, prob: Problem, a: Assertion, subst: dict, facts,
     return Pool(bindings, terms)
 
 
-def fill(lib: Library, prob: Problem, a: Assertion, subst: dict, pool: Pool,
-         choices: dict[str, list[Term]], max_actions: int) -> list[Action]:
-    """Actions from joint ``pool.bindings`` (completed by ``choices``) and the
-    product of ``choices`` (per free variable, best first), at most ``max_actions``."""
-    out: list[Action] = []
+def assignments(a: Assertion, pool: Pool, choices: dict[str, list[Term]], limit: int) -> list[dict]:
+    """Joint assignments of ``a``'s free variables, at most ``limit``: each of
+    ``pool.bindings`` (completed by the best ``choices``), then the product of
+    ``choices`` (per free variable, best first)."""
+    out: list[dict] = []
     seen: set = set()
 
-    def add(assign: dict) -> None:
+    def add(assign: dict) -> bool:
         key = tuple(assign[v] for v in a.free)
-        if key in seen:
-            return
-        seen.add(key)
-        act = complete(lib, a, {**subst, **assign}, prob.allowed, tuple((v, assign[v]) for v in a.free))
-        if act is not None:
-            out.append(act)
+        if key not in seen:
+            seen.add(key)
+            out.append(assign)
+        return len(out) >= limit
 
     for b in pool.bindings:
         rest = [v for v in a.free if v not in b]
         for combo in product(*[choices[v][:2] for v in rest]):
-            add({**b, **dict(zip(rest, combo))})
-            if len(out) >= max_actions:
+            if add({**b, **dict(zip(rest, combo))}):
                 return out
     for combo in product(*[choices[v] for v in a.free]):
-        add(dict(zip(a.free, combo)))
-        if len(out) >= max_actions:
+        if add(dict(zip(a.free, combo))):
             break
     return out

@@ -29,8 +29,8 @@ class UniformPolicy:
         lp = -math.log(len(assertions))
         return [lp - SLOT_COST * len(a.free) for a in assertions]
 
-    def terms(self, prob: Problem, goal: Term, a: Assertion, var: str, terms: list[Term]) -> list[float]:
-        return [-TERM_STEP * i for i in range(len(terms))]
+    def terms(self, prob: Problem, goal: Term, slots: list[tuple[Assertion, str, list[Term]]]) -> list[list[float]]:
+        return [[-TERM_STEP * i for i in range(len(terms))] for _, _, terms in slots]
 
     def values(self, prob: Problem, goals: list[Term]) -> list[float]:
         return [math.log(0.5)] * len(goals)

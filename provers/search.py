@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .actions import Action, Problem, complete, connective_terms, fill, retrieved, term_pool
+from .actions import Action, Problem, assignments, complete, connective_terms, retrieved, term_pool
 from .library import Assertion, Library
 from .terms import Term, postorder
 
@@ -43,7 +43,9 @@ class Policy(Protocol):
 
     def relevance(self, prob: Problem, goal: Term, assertions: list[Assertion]) -> list[float]: ...
 
-    def terms(self, prob: Problem, goal: Term, a: Assertion, var: str, terms: list[Term]) -> list[float]: ...
+    def terms(self, prob: Problem, goal: Term, slots: list[tuple[Assertion, str, list[Term]]]) -> list[list[float]]:
+        """For each free slot ``(assertion, variable, pool terms)``: a log-probability per term."""
+        ...
 
     def values(self, prob: Problem, goals: list[Term]) -> list[float]: ...
 
@@ -58,7 +60,7 @@ class _Goal:
     dead: bool = False
     expanded: bool = False
     acts: list = field(default_factory=list)
-    pending: list = field(default_factory=list)  # ranked actions not yet added
+    pending: list = field(default_factory=list)  # ranked candidate actions not yet taken
 
 
 @dataclass(eq=False)
@@ -149,7 +151,7 @@ class Search:
         if not g.expanded:
             g.expanded = True
             g.pending = self._ranked_actions(g)
-        batch, g.pending = g.pending[: self.cfg.width], g.pending[self.cfg.width :]
+        batch = self._take(g, self.cfg.width)
         new_terms: list[Term] = []
         for logp, action in batch:
             if any(s in g.path for s in action.subgoals):
@@ -180,41 +182,52 @@ class Search:
     def _values(self, terms: list[Term]) -> list[float]:
         return self.policy.values(self.prob, terms)
 
-    def _ranked_actions(self, g: _Goal) -> list[tuple[float, Action]]:
+    def _take(self, g: _Goal, n: int) -> list[tuple[float, Action]]:
+        """The next ``n`` actions of ``g``'s ranking that ``$d`` allows."""
+        out = []
+        while g.pending and len(out) < n:
+            logp, a, subst, assign = g.pending.pop(0)
+            filled = tuple((v, assign[v]) for v in a.free)
+            act = complete(self.lib, a, {**subst, **assign}, self.prob.allowed, filled)
+            if act is not None:
+                out.append((logp, act))
+        return out
+
+    def _ranked_actions(self, g: _Goal) -> list[tuple]:
+        """Every candidate action of ``g`` as ``(log-probability, assertion,
+        conclusion substitution, free-variable assignment)``, best first; they
+        become :class:`Action` objects only when taken."""
         lib, prob, cfg = self.lib, self.prob, self.cfg
         matched = lib.matches(g.term, prob.index)
         if not matched:
             return []
         rel = self.policy.relevance(prob, g.term, [a for a, _ in matched])
-        out: list[tuple[float, Action]] = []
+        out: list[tuple] = []
         sources = combos = None
+        pending = []  # (relevance, assertion, substitution, pool) of assertions with free slots
         for (a, subst), r in zip(matched, rel):
             if not a.free:
-                act = complete(lib, a, subst, prob.allowed)
-                if act is not None:
-                    out.append((r, act))
+                out.append((r, a, subst, {}))
                 continue
             if sources is None:
                 sources = retrieved(lib, (*prob.context, *g.path))
                 combos = connective_terms(lib, sources, prob.index)
             pool = term_pool(lib, prob, a, subst, self.facts, sources, combos)
+            if all(pool.terms[v] for v in a.free):
+                pending.append((r, a, subst, pool))
+        slots = [(a, v, pool.terms[v]) for _, a, _, pool in pending for v in a.free]
+        scores = iter(self.policy.terms(prob, g.term, slots) if slots else ())
+        for r, a, subst, pool in pending:
             choices: dict[str, list[Term]] = {}
             score: dict[tuple[str, Term], float] = {}
             for v in a.free:
-                ts = pool.terms[v]
-                if not ts:
-                    break
-                lp = self.policy.terms(prob, g.term, a, v, ts)
-                ranked = sorted(zip(lp, range(len(ts))), reverse=True)[: cfg.terms_per_slot]
-                choices[v] = [ts[i] for _, i in ranked]
-                for p, i in ranked:
-                    score[(v, ts[i])] = p
-                for b in pool.bindings:  # joint bindings are scored like any pool term
-                    if v in b and (v, b[v]) not in score:
-                        score[(v, b[v])] = lp[ts.index(b[v])]
-            else:
-                for act in fill(lib, prob, a, subst, pool, choices, cfg.actions_per_assertion):
-                    out.append((r + sum(score.get(f, -10.0) for f in act.filled), act))
+                ts, lp = pool.terms[v], next(scores)
+                for p, t in zip(lp, ts):
+                    score[(v, t)] = p
+                ranked = sorted(range(len(ts)), key=lambda i: -lp[i])[: cfg.terms_per_slot]
+                choices[v] = [ts[i] for i in ranked]
+            for assign in assignments(a, pool, choices, cfg.actions_per_assertion):
+                out.append((r + sum(score[(v, t)] for v, t in assign.items()), a, subst, assign))
         out.sort(key=lambda x: -x[0])
         return out
 

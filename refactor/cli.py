@@ -466,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
         sp.add_argument("--json", action="store_true")
 
+    from .prover_commands import add_prover_parser
+
+    add_prover_parser(add)
+
     sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, compare")
     run_args(sp)
     sp = add("demo", cmd_demo, "`run` on the embedded default database data/set-prop.mm (make demo)")

@@ -1,0 +1,285 @@
+"""Train the prover's networks on a corpus's training proofs; checkpoints and resume.
+
+One loss per batch of human steps: cross-entropy of the human assertion
+among the assertions matching the goal (at most ``max_applicable``, the
+human one always in), cross-entropy of the human term among each free
+slot's pool (when the pool holds it), and binary cross-entropy of the value
+(human goals and subgoals provable, subgoals of wrong matching assertions
+not). ``DIR/checkpoint.pt`` keeps the best epoch on the validation loss,
+``DIR/last.pt`` the latest (``--resume`` continues from it), and
+``DIR/metrics.json`` the history. Every checkpoint names the corpus (hash)
+and split it was trained on.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from metamath import Database, MMError, verify_all
+from metamath.write import write_atomic
+
+from .data import Step, build_steps, pool_coverage, training_theorems
+from .library import Library
+from .model import Namer, ProverNet, Vocab, tree_batch
+from .split import Split, load_split
+
+FORMAT = "mmrefactor-prover-1"
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    epochs: int = 12
+    dim: int = 64
+    rounds: int = 3
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_applicable: int = 64
+    device: str = "cpu"
+
+
+class Encoder:
+    """Turns a batch's goals, hypotheses, assertions and terms into vectors with one encoder call."""
+
+    def __init__(self, lib: Library, net: ProverNet, vocab: Vocab, device):
+        self.lib, self.net, self.device = lib, net, device
+        self.index = vocab.index()
+        self.var_typecode = {f: lib.db.statements[f].expr[0] for f in lib.floats}
+        self._namers: dict[str, Namer] = {}
+        self._assertion_namers: dict[str, Namer] = {}
+
+    def theorem_namer(self, label: str) -> Namer:
+        n = self._namers.get(label)
+        if n is None:
+            from .actions import problem
+
+            p = problem(self.lib, label)
+            n = self._namers[label] = Namer(self.var_typecode).see(*p.context)
+        return n
+
+    def assertion_trees(self, label: str) -> list:
+        a = self.lib.assertions[label]
+        n = self._assertion_namers.get(label)
+        if n is None:
+            n = self._assertion_namers[label] = Namer(self.var_typecode).see(a.conclusion, *a.hyps)
+        return [(a.conclusion, n)] + [(h, n) for h in a.hyps]
+
+    def encode(self, trees: list) -> torch.Tensor:
+        return self.net.encode(tree_batch(trees, self.index).to(self.device))
+
+    def assertion_vecs(self, labels: list[str]) -> torch.Tensor:
+        """``[len(labels), dim]``: ``A(a)`` for each assertion."""
+        trees, spans = [], []
+        for l in labels:
+            t = self.assertion_trees(l)
+            spans.append((len(trees), len(t)))
+            trees += t
+        v = self.encode(trees)
+        zero = torch.zeros(self.net.dim, device=self.device)
+        concl = torch.stack([v[i] for i, _ in spans])
+        hyps = torch.stack([v[i + 1 : i + n].mean(0) if n > 1 else zero for i, n in spans])
+        return self.net.assertion_vec(concl, hyps)
+
+
+def batch_loss(enc: Encoder, steps: list[Step], rng: random.Random, max_applicable: int,
+               hyps_of) -> tuple[torch.Tensor, dict]:
+    """The summed loss of ``steps`` and counts for accuracy (top-1 relevance, term, value)."""
+    net = enc.net
+    trees: list = []
+
+    def add(term, namer) -> int:
+        trees.append((term, namer))
+        return len(trees) - 1
+
+    rows = []
+    for st in steps:
+        nm = enc.theorem_namer(st.theorem)
+        g = add(st.goal, nm)
+        hs = [add(h, nm) for h in hyps_of(st.theorem)]
+        cands = list(st.applicable)
+        if len(cands) > max_applicable:
+            others = [c for c in cands if c != st.assertion]
+            cands = [st.assertion] + rng.sample(others, max_applicable - 1)
+        slots = [(sl, [add(t, nm) for t in sl[1]]) for sl in st.slots if sl[2] >= 0]
+        vals = [(add(t, nm), 1.0) for t in st.subgoals] + [(add(t, nm), 0.0) for t in st.negatives]
+        rows.append((g, hs, cands, slots, vals))
+    vec = enc.encode(trees)
+    labels = sorted({c for r in rows for c in r[2]})
+    where = {l: i for i, l in enumerate(labels)}
+    A = enc.assertion_vecs(labels)
+    rel_loss = term_loss = val_loss = torch.zeros((), device=vec.device)
+    counts = {"steps": 0, "rel_top1": 0, "slots": 0, "term_top1": 0, "values": 0, "value_right": 0}
+    for (g, hs, cands, slots, vals), st in zip(rows, steps):
+        ctx = net.context(vec[hs] if hs else None)
+        s = net.state(vec[g], ctx)
+        idx = torch.tensor([where[c] for c in cands], device=vec.device)
+        logits = A[idx] @ s
+        target = cands.index(st.assertion)
+        rel_loss = rel_loss + nn.functional.cross_entropy(logits.unsqueeze(0), torch.tensor([target], device=vec.device))
+        counts["steps"] += 1
+        counts["rel_top1"] += int(int(logits.argmax()) == target)
+        a = A[where[st.assertion]]
+        for (var, terms, human), ids in slots:
+            tl = net.term_logits(s, a, vec[ids])
+            term_loss = term_loss + nn.functional.cross_entropy(tl.unsqueeze(0), torch.tensor([human], device=vec.device))
+            counts["slots"] += 1
+            counts["term_top1"] += int(int(tl.argmax()) == human)
+        if vals:
+            vi = torch.tensor([i for i, _ in vals], device=vec.device)
+            y = torch.tensor([y for _, y in vals], device=vec.device)
+            vl = net.value_logit(vec[vi], ctx.expand(len(vals), -1))
+            val_loss = val_loss + nn.functional.binary_cross_entropy_with_logits(vl, y, reduction="sum")
+            counts["values"] += len(vals)
+            counts["value_right"] += int(((vl > 0).float() == y).sum())
+    loss = rel_loss + term_loss + val_loss
+    counts.update(rel_loss=float(rel_loss.detach()), term_loss=float(term_loss.detach()),
+                  value_loss=float(val_loss.detach()))
+    return loss, counts
+
+
+def _summary(total: dict) -> dict:
+    n = max(total["steps"], 1)
+    return {"loss": (total["rel_loss"] + total["term_loss"] + total["value_loss"]) / n,
+            "relevance_top1": total["rel_top1"] / n,
+            "term_top1": total["term_top1"] / max(total["slots"], 1),
+            "value_accuracy": total["value_right"] / max(total["values"], 1)}
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MMError("--device cuda asked for, but no CUDA device is available", "<options>")
+    return torch.device(name)
+
+
+def load_corpus(path: str) -> tuple[Database, Library]:
+    """Read and verify a corpus; one that fails verification is refused."""
+    db = Database.from_file(path)
+    rep = verify_all(db)
+    if rep.failed:
+        f = rep.failed[0]
+        raise MMError(f"the corpus does not verify ({len(rep.failed)} failed proofs, first "
+                      f"{f['label']}: {f.get('reason', '')}); refusing to train on it", path)
+    return db, Library(db)
+
+
+def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool = False,
+                 progress: bool = True) -> dict:
+    """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics."""
+    torch.manual_seed(cfg.seed)
+    device = _device(cfg.device)
+    db, lib = load_corpus(corpus)
+    split = load_split(split_path, db)
+    os.makedirs(out, exist_ok=True)
+    t0 = time.perf_counter()
+    train = build_steps(lib, training_theorems(lib, split), cfg.seed, progress)
+    valid = build_steps(lib, list(split.valid), cfg.seed, progress)
+    data_seconds = time.perf_counter() - t0
+    syntax = {r.label for r in lib.grammar.rules}
+    vocab = Vocab.of(syntax, db.syntax_typecodes)
+    net = ProverNet(len(vocab.labels), cfg.dim, cfg.rounds).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    history: list[dict] = []
+    start, best = 0, math.inf
+    last = os.path.join(out, "last.pt")
+    if resume and os.path.exists(last):
+        ck = torch.load(last, map_location=device, weights_only=False)
+        check_checkpoint(ck, db, split, last)
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, best, history = ck["epoch"], ck["best_valid_loss"], ck["history"]
+    enc = Encoder(lib, net, vocab, device)
+    hyp_cache: dict[str, list] = {}
+
+    def hyps_of(label: str) -> list:
+        h = hyp_cache.get(label)
+        if h is None:
+            from .actions import problem
+
+            h = hyp_cache[label] = list(problem(lib, label).hyps)
+        return h
+
+    meta = {"format": FORMAT, "corpus": os.path.abspath(corpus), "corpus_sha256": db.sha256(),
+            "split": os.path.abspath(split_path), "split_key": split.key(), "config": asdict(cfg),
+            "vocab": list(vocab.labels)}
+    rng = random.Random(cfg.seed)
+    for epoch in range(start, cfg.epochs):
+        e0 = time.perf_counter()
+        net.train()
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        total = dict.fromkeys(("steps", "rel_top1", "slots", "term_top1", "values", "value_right",
+                               "rel_loss", "term_loss", "value_loss"), 0)
+        batches = range(0, len(order), cfg.batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"prover epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=0.5)
+        for b in batches:
+            chunk = [train[i] for i in order[b : b + cfg.batch_size]]
+            loss, counts = batch_loss(enc, chunk, rng, cfg.max_applicable, hyps_of)
+            opt.zero_grad()
+            (loss / len(chunk)).backward()
+            opt.step()
+            for k, v in counts.items():
+                total[k] += v
+        net.eval()
+        vtotal = dict.fromkeys(total, 0)
+        with torch.no_grad():
+            vrng = random.Random(0)
+            for b in range(0, len(valid), 128):
+                _, counts = batch_loss(enc, valid[b : b + 128], vrng, cfg.max_applicable, hyps_of)
+                for k, v in counts.items():
+                    vtotal[k] += v
+        row = {"epoch": epoch + 1, "seconds": time.perf_counter() - e0,
+               "train": _summary(total), "valid": _summary(vtotal)}
+        history.append(row)
+        state = {**meta, "model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                 "history": history, "best_valid_loss": best}
+        if row["valid"]["loss"] < best:
+            best = state["best_valid_loss"] = row["valid"]["loss"]
+            _save(state, os.path.join(out, "checkpoint.pt"))
+        _save(state, last)
+    metrics = {"corpus": os.path.abspath(corpus), "split": os.path.abspath(split_path), "seed": cfg.seed,
+               "device": str(device), "train_theorems": len(training_theorems(lib, split)),
+               "train_steps": len(train), "valid_steps": len(valid), "data_seconds": data_seconds,
+               "pool_coverage_valid": pool_coverage(valid), "pool_coverage_train": pool_coverage(train),
+               "config": asdict(cfg), "history": history,
+               "best_valid_loss": best, "checkpoint": os.path.join(out, "checkpoint.pt")}
+    write_atomic(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    return metrics
+
+
+def _save(state: dict, path: str) -> None:
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def check_checkpoint(ck: dict, db: Database, split: Split, path: str) -> None:
+    """Refuse a checkpoint made on another corpus or split (MMError)."""
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise MMError("not a prover checkpoint", path)
+    if ck["corpus_sha256"] != db.sha256():
+        raise MMError(f"checkpoint was trained on another database ({ck['corpus']})", path)
+    if ck["split_key"] != split.key():
+        raise MMError(f"checkpoint was trained on another split ({ck['split']})", path)
+
+
+def load_checkpoint(path: str, device: str = "cpu") -> dict:
+    try:
+        ck = torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise MMError("no such checkpoint", path) from None
+    except Exception as exc:  # a truncated or foreign file
+        raise MMError(f"cannot read checkpoint: {exc}", path) from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise MMError("not a prover checkpoint", path)
+    return ck
