@@ -250,7 +250,7 @@ def cmd_extract(args) -> int:
         data = run_extract(args.db, args.out, method=args.method, checkpoint=args.checkpoint, top=args.top,
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
-                           stitch_arity=args.stitch_arity, limit=args.limit)
+                           stitch_arity=args.stitch_arity, limit=args.limit, split=args.split)
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -289,6 +289,8 @@ def _extract_parser(add) -> None:
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--stitch-iterations", type=int, default=None, help="stitch: abstractions to learn")
+    sp.add_argument("--split", metavar="SPLIT.json",
+                    help="learn only from the proofs of the split's training theorems (prover experiments)")
     sp.add_argument("--stitch-arity", type=int, default=4,
                     help="stitch: max arguments (hypotheses) per abstraction")
     sp.add_argument("--json", action="store_true")
@@ -301,7 +303,7 @@ def cmd_rewrite(args) -> int:
     quiet = args.json
     try:
         res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
-                           progress=not quiet and sys.stderr.isatty(),
+                           split=args.split, progress=not quiet and sys.stderr.isatty(),
                            log=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
     except RewriteError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -328,6 +330,8 @@ def _rewrite_parser(add) -> None:
     sp = add("rewrite", cmd_rewrite, "insert new theorems (T.json) and rewrite every proof to use them")
     sp.add_argument("db")
     sp.add_argument("--theorems", required=True, help="the theorems file (T.json of `mmrefactor extract`)")
+    sp.add_argument("--split", metavar="SPLIT.json",
+                    help="rewrite only the proofs of the split's training theorems; held-out proofs stay byte-identical")
     sp.add_argument("-o", "--out", required=True, help="the rewritten database to write (never the input)")
     sp.add_argument("--jobs", type=int, default=None, help="processes (default: all cores for big databases)")
     sp.add_argument("--no-metamath", action="store_true",

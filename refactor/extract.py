@@ -801,8 +801,13 @@ def _db_hash(db: Database) -> str:
 def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | None = None, top: int = 20,
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
-                limit: int | None = None) -> dict:
-    """``mmrefactor extract``: extract with one method and write T.json atomically."""
+                limit: int | None = None, split: str | None = None) -> dict:
+    """``mmrefactor extract``: extract with one method and write T.json atomically.
+
+    ``split``: a prover split file; the extractor then sees only the proofs
+    of its training theorems (new theorems are still deduplicated against
+    every statement of the database, held-out ones included).
+    """
     from metamath.write import check_output_path, write_atomic
 
     check_output_path(out, [db_path])  # fail before the work, not after it
@@ -817,7 +822,16 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
             raise ExtractError(f"{checkpoint}: no such checkpoint")
     t0 = time.perf_counter()
     db = Database.from_file(db_path)
-    library = Library.build(db)
+    only = None
+    if split is not None:
+        if method == "gnn":
+            raise ExtractError("--split with --method gnn is not supported yet (the GNN would have to be "
+                               "trained on training proofs only); use frequent or stitch")
+        from provers.split import load_split
+
+        held = set(load_split(split, db).valid) | set(load_split(split, db).test)
+        only = [l for l in db.theorems() if l not in held]
+    library = Library.build(db, labels=only)
     info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
                   "library_skipped": library.skipped}
     if method == "gnn":

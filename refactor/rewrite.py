@@ -906,8 +906,9 @@ def _rewrite_new_theorems(pdb: Database, plans: list[NewTheorem]) -> dict[int, t
 
 def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theorems>",
                      use_metamath: bool = True, jobs: int | None = None, progress: bool = False,
-                     log=None) -> RewriteResult:
-    """Rewrite ``db`` with the theorems of a loaded T.json and write ``out``.
+                     log=None, keep: frozenset = frozenset()) -> RewriteResult:
+    """Rewrite ``db`` with the theorems of a loaded T.json and write ``out``;
+    the proofs of ``keep`` are left as they are.
 
     Raises :class:`RewriteError` (nothing written) when a theorem or a
     rewritten proof does not verify with our verifier or with metamath.exe.
@@ -937,7 +938,7 @@ def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theo
                            [l for l, _ in bad])
     nodes_before = sum(r[1] for r in first.values())
     ess_before = sum(r[2] for r in first.values())
-    final = {l: first[l][3] for l in labels if first[l][3] is not None}
+    final = {l: first[l][3] for l in labels if first[l][3] is not None and l not in keep}
     changed = list(final)
     own = _rewrite_new_theorems(pdb, plans)
     del pdb  # set.mm-sized: free it before the output is parsed
@@ -1075,11 +1076,22 @@ def _item_label(db: Database, layout: _Layout, it: int) -> str | None:
 
 
 def rewrite_file(db_path: str, theorems_path: str, out: str, use_metamath: bool = True,
-                 jobs: int | None = None, progress: bool = False, log=None) -> RewriteResult:
-    """``mmrefactor rewrite``: read the database and T.json, rewrite, verify, write ``out``."""
+                 jobs: int | None = None, progress: bool = False, log=None,
+                 split: str | None = None) -> RewriteResult:
+    """``mmrefactor rewrite``: read the database and T.json, rewrite, verify, write ``out``.
+
+    ``split``: a prover split file; only the proofs of its training
+    theorems are rewritten, held-out proofs stay byte-identical.
+    """
     data = load_theorems(theorems_path)
     if os.path.exists(out) and os.path.realpath(out) == os.path.realpath(db_path):
         raise RewriteError(f"{out}: refusing to overwrite the input database")
     db = Database.from_file(db_path)
+    keep = frozenset()
+    if split is not None:
+        from provers.split import load_split
+
+        sp = load_split(split, db)
+        keep = frozenset(sp.valid) | frozenset(sp.test)
     return rewrite_database(db, data, out, tpath=theorems_path, use_metamath=use_metamath, jobs=jobs,
-                            progress=progress, log=log)
+                            progress=progress, log=log, keep=keep)
