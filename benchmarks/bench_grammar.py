@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from metamath import Database  # noqa: E402
 from metamath.grammar import Agreement, ExprParseError, Grammar, compare_statement, compare_with_proof  # noqa: E402
+from metamath.write import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEBIAN = "/usr/share/metamath/databases"
@@ -144,11 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print("   ", m)
         sys.stdout.flush()
     if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(results, fh, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, results)
     bad = sum(r["n_mismatches"] + r["n_parse_failures"] + r.get("proof_steps", {}).get("mismatches", 0)
               for r in results)
     return 1 if bad else 0

@@ -44,7 +44,6 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from lark.lexer import Lexer
 from .database import Database, Statement
 from .errors import MMError
 from .proof import Proof
+from .write import atomic_path
 
 __all__ = ["SyntaxTree", "Grammar", "ExprParseError", "Agreement", "grammar_typecodes",
            "proof_syntax_tree", "proof_syntax_trees", "compare_with_proof", "compare_statement",
@@ -307,11 +307,9 @@ class Grammar:
         if path and time.perf_counter() - t0 >= _LALR_DISK_MIN_SECONDS:
             try:
                 os.makedirs(cache_dir, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
-                with os.fdopen(fd, "wb") as fh:
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                     pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(tmp, path)
-            except OSError:
+            except (OSError, MMError):
                 pass  # a read-only cache is no reason to fail
         return table
 

@@ -24,8 +24,8 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from metamath.database import Database
-from metamath.errors import MMError
 from metamath.verify import verify_all
+from metamath.write import atomic_path, write_json
 
 from metamath.parallel import imap_theorems
 
@@ -81,13 +81,6 @@ def cache_key(db: Database, opts: ExpansionOptions, max_tokens: int) -> dict:
     return json.loads(json.dumps(key))  # the form it takes in meta.json (tuples become lists)
 
 
-def _atomic_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
-
-
 class DatasetError(Exception):
     """The dataset cannot be built (e.g. the database does not verify)."""
 
@@ -138,9 +131,8 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
 
     def flush(split: str) -> None:
         name = f"{split}-{len(shards[split]):05d}.pt"
-        tmp = os.path.join(out, name + f".tmp{os.getpid()}")
-        InMemoryDataset.save([graph(a) for a in buffers[split]], tmp)
-        os.replace(tmp, os.path.join(out, name))
+        with atomic_path(os.path.join(out, name)) as tmp:
+            InMemoryDataset.save([graph(a) for a in buffers[split]], tmp)
         shards[split].append(name)
         buffers[split] = []
 
@@ -171,7 +163,7 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
             if not buffers[s]:
                 raise DatasetError(f"the {s} split is empty: the database has too few inlinable theorems")
             flush(s)
-    _atomic_json(os.path.join(out, "vocab.json"), vocab.as_dict())
+    write_json(os.path.join(out, "vocab.json"), vocab.as_dict())
     examples = sum(counts.values())
     meta = {
         "examples": examples, "inlined_theorems": len(inlined), "nodes": nodes,
@@ -185,7 +177,7 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
         "database": db.files[0].path, "seconds": round(time.perf_counter() - t0, 2),
         "shards": shards, "key": key,
     }
-    _atomic_json(meta_path, meta)
+    write_json(meta_path, meta)
     meta["cached"] = False
     return meta
 

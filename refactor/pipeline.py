@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from metamath.database import Database
 from metamath.verify import verify_all
+from metamath.write import write_json
 
 from .dataset import build_dataset
 from .expansion import ExpansionOptions
@@ -34,13 +35,6 @@ class RunOptions:
     use_metamath: bool = True
     device: str | None = None
     extract_limit: int | None = None
-
-
-def _atomic_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -68,7 +62,7 @@ class Manifest:
     def record(self, name: str, inputs: dict, result: dict, files: list[str]) -> None:
         self.stages[name] = {"inputs": inputs, "result": result, "files": files,
                              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        _atomic_json(self.path, {"stages": self.stages})
+        write_json(self.path, {"stages": self.stages})
 
 
 def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=print) -> dict:
@@ -160,7 +154,7 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
     from .report import write_report
 
     write_report(result, out)
-    _atomic_json(os.path.join(out, "result.json"), result)
+    write_json(os.path.join(out, "result.json"), result)
     return result
 
 
