@@ -6,9 +6,9 @@ a shared machine makes wall time noisy), then parsing its
 ``$e``/``$a``/``$p`` statements (all of them, or a seeded sample of
 ``--sample`` for set.mm and iset.mm) with statements/second and how many
 needed backtracking or Earley, then agreement: each statement's parse against
-the tree its proofs build (:func:`metamath.grammar.compare_statement`). With
+the tree its proofs build (:func:`grammar_agreement.compare_statement`). With
 ``--proofs`` (default for the small databases) every step of every proof is
-also compared (:func:`metamath.grammar.compare_with_proof`).
+also compared (:func:`grammar_agreement.compare_with_proof`).
 
     .venv/bin/python benchmarks/bench_grammar.py                 # everything
     .venv/bin/python benchmarks/bench_grammar.py --dbs ql.mm,hol.mm
@@ -27,7 +27,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from metamath import Database  # noqa: E402
-from metamath.grammar import Agreement, ExprParseError, Grammar, compare_statement, compare_with_proof  # noqa: E402
+from grammar_agreement import Agreement, compare_statement, compare_with_proof  # noqa: E402  (this directory)
+from metamath.grammar import ExprParseError, Grammar  # noqa: E402
 from metamath.write import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
