@@ -37,7 +37,7 @@ def _load(path: str):
 
 # ---------------------------------------------------------------- verify
 def cmd_verify(args) -> int:
-    from metamath.verify import verify_all
+    from metamath.verify import failure_text, verify_all
 
     db = _load(args.db)
     labels = None
@@ -52,7 +52,7 @@ def cmd_verify(args) -> int:
     def text(d):
         lines = [f"{args.db}: {d['statements']} statements, {d['axioms']} $a, {d['theorems']} $p"]
         for f in d["failed"]:
-            lines.append(f"FAILED {f['label']} step {f['step']}: {f['reason']}")
+            lines.append(f"FAILED {failure_text(f)}")
         checked = len(labels) if labels else d["theorems"]
         lines.append(f"verified {d['verified']} of {checked} proofs in {d['seconds']:.2f} s"
                      + ("" if not d["failed"] else f"; {len(d['failed'])} failed"))
@@ -92,7 +92,7 @@ def cmd_stats(args) -> int:
 
 # ---------------------------------------------------------------- show
 def cmd_show(args) -> int:
-    from metamath.errors import ProofError
+    from metamath.errors import ProofError, ProofFormatError
     from metamath.proof import show_lines
     from metamath.verify import check
 
@@ -104,7 +104,7 @@ def cmd_show(args) -> int:
         raise UsageError(f"{args.db}: {args.label!r} is a ${st.kind} statement, not a $p with a proof")
     try:
         proof = check(db, args.label, record=True)
-    except ProofError as exc:
+    except (ProofError, ProofFormatError) as exc:  # the database is fine; this proof is not
         print(f"{exc}", file=sys.stderr)
         return 1
     kinds = {l: s.kind for l, s in db.statements.items()}

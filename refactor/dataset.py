@@ -24,7 +24,7 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from metamath.database import Database
-from metamath.verify import verify_all
+from metamath.verify import failure_text, verify_all
 from metamath.write import atomic_path, write_json
 
 from metamath.parallel import imap_theorems
@@ -116,7 +116,7 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
     if rep.failed:
         f = rep.failed[0]
         raise DatasetError(f"{db.files[0].path}: {len(rep.failed)} proofs do not verify "
-                           f"(first: {f['label']} step {f['step']}: {f['reason']}); refusing to build a dataset")
+                           f"(first: {failure_text(f)}); refusing to build a dataset")
     plan = plan_expansion(db, opts, progress=progress, jobs=jobs)
     vocab = Vocab.from_database(db)
     sym_ids, lab_ids = vocab.index()
