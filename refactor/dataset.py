@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from metamath.write import atomic_path, write_json
 
 from metamath.parallel import imap_theorems
 
-from .expansion import ExpansionOptions, examples_for, plan_expansion
+from .expansion import ExpansionOptions, Plan, examples_for, plan_expansion
 from .features import Vocab, encode, graph
 
 FEATURE_VERSION = 2
@@ -85,14 +86,26 @@ class DatasetError(Exception):
     """The dataset cannot be built (e.g. the database does not verify)."""
 
 
-_WORK: dict = {}
+@dataclass(frozen=True)
+class _Featurise:
+    """The work on one outer proof: its examples, encoded as arrays (None = skipped).
 
+    Called as ``fn(db, label)`` by :func:`metamath.parallel.imap_theorems`;
+    the forked workers inherit this object with everything it needs, so no
+    module global carries it. ``trees``: inlined proofs' trees, filled as
+    they are needed (each worker fills its own copy).
+    """
 
-def _featurise_for(db: Database, label: str) -> list:
-    """Worker: the examples of one outer proof, encoded as arrays (None = skipped)."""
-    opts = _WORK["opts"]
-    exs = examples_for(db, label, _WORK["plan"].chosen.get(label, []), opts, _WORK.setdefault("trees", {}))
-    return [None if ex is None else encode(ex, _WORK["sym"], _WORK["lab"], _WORK["max_tokens"]) for ex in exs]
+    opts: ExpansionOptions
+    plan: Plan
+    sym_ids: dict[str, int]
+    lab_ids: dict[str, int]
+    max_tokens: int
+    trees: dict = field(default_factory=dict)
+
+    def __call__(self, db: Database, label: str) -> list:
+        exs = examples_for(db, label, self.plan.chosen.get(label, []), self.opts, self.trees)
+        return [None if ex is None else encode(ex, self.sym_ids, self.lab_ids, self.max_tokens) for ex in exs]
 
 
 def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOptions(), max_tokens: int = 128,
@@ -136,28 +149,25 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
         shards[split].append(name)
         buffers[split] = []
 
-    _WORK.update(opts=opts, plan=plan, sym=sym_ids, lab=lab_ids, max_tokens=max_tokens)
-    try:
-        for _, arrays in imap_theorems(db, _featurise_for, plan.outer_proofs(db), jobs=jobs,
-                                       desc="inlining" if progress else None, min_parallel=200):
-            for a in arrays:
-                if a is None:
-                    skipped += 1
-                    continue
-                split = plan.groups[a["inlined"]]
-                if split == "train":
-                    vocab.mark_seen(np.unique(a["tok"]), np.unique(a["label"]))
-                n = len(a["label"])
-                nodes += n
-                positives += int(a["y"].sum())
-                max_nodes = max(max_nodes, n)
-                inlined.add(a["inlined"])
-                counts[split] += 1
-                buffers[split].append(a)
-                if len(buffers[split]) >= shard_size:
-                    flush(split)
-    finally:
-        _WORK.clear()
+    work = _Featurise(opts, plan, sym_ids, lab_ids, max_tokens)
+    for _, arrays in imap_theorems(db, work, plan.outer_proofs(db), jobs=jobs,
+                                   desc="inlining" if progress else None, min_parallel=200):
+        for a in arrays:
+            if a is None:
+                skipped += 1
+                continue
+            split = plan.groups[a["inlined"]]
+            if split == "train":
+                vocab.mark_seen(np.unique(a["tok"]), np.unique(a["label"]))
+            n = len(a["label"])
+            nodes += n
+            positives += int(a["y"].sum())
+            max_nodes = max(max_nodes, n)
+            inlined.add(a["inlined"])
+            counts[split] += 1
+            buffers[split].append(a)
+            if len(buffers[split]) >= shard_size:
+                flush(split)
     for s in SPLITS:
         if buffers[s] or not shards[s]:
             if not buffers[s]:
