@@ -296,9 +296,16 @@ def _extract_parser(add) -> None:
 
 # ---------------------------------------------------------------- rewrite
 def cmd_rewrite(args) -> int:
-    from refactor.rewrite import RewriteError, rewrite_file
+    from refactor.rewrite import RewriteError, load_theorems, rewrite_file
 
     quiet = args.json
+    # a theorems file that cannot be read or has the wrong shape is bad input (exit 2), so it is
+    # read once here first; what goes wrong later (a theorem that does not fit the database or
+    # does not verify, a rewritten proof rejected) is a failed rewrite (exit 1)
+    try:
+        load_theorems(args.theorems)
+    except RewriteError as exc:
+        raise UsageError(str(exc)) from None
     try:
         res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
                            progress=not quiet and sys.stderr.isatty(),
@@ -338,14 +345,22 @@ def _rewrite_parser(add) -> None:
 # ---------------------------------------------------------------- demo
 def cmd_run(args) -> int:
     """The whole job: verify, dataset, train, extract with each method, rewrite, compare."""
-    from refactor.pipeline import RunOptions, run_pipeline
+    from refactor.dataset import DatasetError
+    from refactor.pipeline import PipelineError, RunOptions, run_pipeline
     from refactor.report import comparison_table
+    from refactor.train import CheckpointError
 
     opts = RunOptions(preset=args.preset, epochs=args.epochs, top=args.top, seed=args.seed,
                       methods=tuple(args.methods), use_metamath=not args.no_metamath, device=args.device)
     quiet = getattr(args, "json", False)
-    res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
-                       (lambda m: print(m, flush=True)))
+    try:
+        res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
+                           (lambda m: print(m, flush=True)))
+    except PipelineError as exc:  # the database is readable but a proof fails: like `verify`, exit 1
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (DatasetError, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
     if quiet:
         print(json.dumps(res, indent=2))
     else:

@@ -171,7 +171,8 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
     for s in SPLITS:
         if buffers[s] or not shards[s]:
             if not buffers[s]:
-                raise DatasetError(f"the {s} split is empty: the database has too few inlinable theorems")
+                raise DatasetError(f"{db.files[0].path}: the {s} split is empty: the database has too few "
+                                   f"inlinable theorems")
             flush(s)
     write_json(os.path.join(out, "vocab.json"), vocab.as_dict())
     examples = sum(counts.values())
