@@ -11,9 +11,8 @@ open). Markers and blocks are closed innermost first.
 Sections are found by their header comments, as set.mm writes them: a
 comment whose first line is a decoration (``#*#*...``, ``=-=-...``,
 ``-.-....``, ``####...``) and whose next line is the title
-(:mod:`metamath.sections`). ``before_section``
-matches the start of a title (white space normalised); the first match in
-file order is used. A database with ``$[ $]`` includes is flattened first
+(:mod:`metamath.sections`). ``before_section`` matches the start of a title
+(white space normalised); the first match in file order is used. A database with ``$[ $]`` includes is flattened first
 (see :mod:`metamath.write`), so a cut may fall inside an included file.
 
 The slice is re-read before it is written, so what is written parses as a

@@ -11,9 +11,9 @@ defined, a malformed compressed proof) raise :class:`ProofFormatError`, an
 :class:`MMError` located in the proof's text; a proof that is well formed
 but wrong raises :class:`ProofError` with the theorem, the 1-based step and
 the reason. :func:`verify_all` lists both kinds among the failed proofs and
-goes on with the others, like ``metamath "verify proof *"``. ``record=True`` also
-returns the proof as a DAG of steps (:class:`metamath.proof.Proof`), which is
-how every later stage gets proof trees with each step's expression.
+goes on with the others, like ``metamath "verify proof *"``. ``record=True``
+also returns the proof as a DAG of steps (:class:`metamath.proof.Proof`),
+which is how every later stage gets proof trees with each step's expression.
 
 ``check`` is ``program`` (the proof text -> program) then ``run_program``
 (the program -> checked steps); ``check_rpn`` runs a proof built in memory
@@ -243,8 +243,8 @@ def run_program(db: Database, label: str, refs: list[str], codes: list[int],
     Hypotheses must be active at ``label``, assertions must come before it,
     and ``$d`` pairs are judged against ``label``'s ``$d`` statements. A ref
     that breaks the first two rules is a ProofFormatError located in
-    ``label``'s text when ``located`` (the proof came from the file), else a ProofError
-    (a proof built in memory).
+    ``label``'s text when ``located`` (the proof came from the file), else a
+    ProofError (a proof built in memory).
     """
     st = db.statements[label]
     stmts = db.statements
