@@ -18,7 +18,7 @@ import re
 
 import pytest
 from conftest import debian
-from test_agreement import parse_verdict, run_metamath
+from test_agreement import run_metamath
 
 from refactor.cli import main
 
@@ -178,7 +178,9 @@ def test_malformed_proofs_are_listed_and_every_other_proof_is_checked(tmp_path, 
     ]
     assert data["verified"] == data["theorems"] - 4 == 134
     # metamath.exe reports the same four theorems, at the same places, and goes on too
-    v = parse_verdict(run_metamath(str(path), "verify proof *"))
+    from test_agreement import metamath_verdict
+
+    v = metamath_verdict(str(path))
     assert not v.accepted and v.labels() == {"idi", "syl", "jca", "syl2anc"}, v.output[-3000:]
     mm_line = {e.label: e.line for e in v.errors}
     for f in data["failed"]:
@@ -202,6 +204,8 @@ def test_malformed_proof_is_a_failed_proof_for_stats_and_show(tmp_path, capsys):
 
 def test_every_malformed_proof_is_also_rejected_by_metamath(tmp_path):
     """The malformed proofs above are rejected by metamath.exe too, for the same theorem."""
+    from test_agreement import metamath_verdict
+
     hol = _read("hol.mm")
     old = ") BCLZADBEFMZMZGNZBEA"
     labels = "( ht kl kc wl wc ke kbr ax-cb1 distrl a1i leq eqtri )"
@@ -214,7 +218,7 @@ def test_every_malformed_proof_is_also_rejected_by_metamath(tmp_path):
     for name, (label, text) in cases.items():
         p = tmp_path / f"{name}.mm"
         p.write_text(text)
-        v = parse_verdict(run_metamath(str(p), "verify proof *"))
+        v = metamath_verdict(str(p))
         assert not v.accepted and v.labels() == {label}, (name, v.output[-2000:])
 
 
