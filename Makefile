@@ -22,10 +22,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,stitch]'
 	@touch $@
 
+# the layers first (pyproject.toml [tool.importlinter]: metamath <- provers <- refactor), then the tests
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 test-fast: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m 'not slow'
 
 demo: setup

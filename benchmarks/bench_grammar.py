@@ -6,9 +6,9 @@ a shared machine makes wall time noisy), then parsing its
 ``$e``/``$a``/``$p`` statements (all of them, or a seeded sample of
 ``--sample`` for set.mm and iset.mm) with statements/second and how many
 needed backtracking or Earley, then agreement: each statement's parse against
-the tree its proofs build (:func:`metamath.grammar.compare_statement`). With
+the tree its proofs build (:func:`grammar_agreement.compare_statement`). With
 ``--proofs`` (default for the small databases) every step of every proof is
-also compared (:func:`metamath.grammar.compare_with_proof`).
+also compared (:func:`grammar_agreement.compare_with_proof`).
 
     .venv/bin/python benchmarks/bench_grammar.py                 # everything
     .venv/bin/python benchmarks/bench_grammar.py --dbs ql.mm,hol.mm
@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from metamath import Database  # noqa: E402
-from metamath.grammar import Agreement, ExprParseError, Grammar, compare_statement, compare_with_proof  # noqa: E402
+from grammar_agreement import Agreement, compare_statement, compare_with_proof  # noqa: E402  (this directory)
+from metamath.grammar import ExprParseError, Grammar  # noqa: E402
+from metamath.write import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEBIAN = "/usr/share/metamath/databases"
@@ -144,11 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             print("   ", m)
         sys.stdout.flush()
     if args.json:
-        d = os.path.dirname(os.path.abspath(args.json))
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(results, fh, indent=1)
-        os.replace(tmp, args.json)
+        write_json(args.json, results)
     bad = sum(r["n_mismatches"] + r["n_parse_failures"] + r.get("proof_steps", {}).get("mismatches", 0)
               for r in results)
     return 1 if bad else 0

@@ -31,7 +31,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 
@@ -41,6 +40,7 @@ if ROOT not in sys.path:
 
 from metamath.database import Database  # noqa: E402
 from metamath.verify import verify_all  # noqa: E402
+from metamath.write import write_json  # noqa: E402
 
 DEFAULT_DB = "/usr/share/metamath/databases/set.mm"
 PARSE_BAR = 3.0
@@ -184,19 +184,6 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_atomic(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".bench-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", default=DEFAULT_DB, help=f"database to read and verify (default {DEFAULT_DB})")
@@ -208,10 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--runs must be at least 1")
     quiet = args.json
     res = bench(args.db, args.runs, log=(lambda *a: None) if quiet else (lambda *a: print(*a, file=sys.stderr)))
-    text = json.dumps(res, indent=2)
     if args.out:
-        _write_atomic(args.out, text + "\n")
-    print(text if args.json else table(res))
+        write_json(args.out, res, indent=2)
+    print(json.dumps(res, indent=2) if args.json else table(res))
     return 0
 
 

@@ -6,9 +6,9 @@
     []
 """
 from .database import Database, Frame, Statement
-from .errors import MMError, ProofError
+from .errors import MMError, ProofError, ProofFormatError
 from .proof import Proof, ProofNode
 from .verify import check, verify_all
 
-__all__ = ["Database", "Frame", "Statement", "MMError", "ProofError", "Proof", "ProofNode",
+__all__ = ["Database", "Frame", "Statement", "MMError", "ProofError", "ProofFormatError", "Proof", "ProofNode",
            "check", "verify_all"]

@@ -23,6 +23,31 @@ class MMError(Exception):
         return f"{self.path}: {self.message}"
 
 
+class ProofFormatError(MMError):
+    """A proof that cannot be run at all, located in its text: a malformed
+    compressed proof, an unknown label, a hypothesis that is not active, a
+    later statement.
+
+    It is an :class:`MMError` (``file:line:col: label: what``), but only that
+    one proof is bad: :func:`metamath.verify.verify_all` lists it among the
+    failed proofs and checks every other one, as ``metamath "verify proof *"``
+    does. ``label``: the theorem; ``reason``: what is wrong, without the label.
+    """
+
+    def __init__(self, label: str, reason: str, path: str, line: int, col: int):
+        self.label = label
+        self.reason = reason
+        super().__init__(f"{label}: {reason}", path, line, col)
+
+    @property
+    def where(self) -> str:
+        """``path:line:col`` of the fault."""
+        return f"{self.path}:{self.line}:{self.col}"
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "step": None, "reason": self.reason, "where": self.where}
+
+
 class ProofError(Exception):
     """A proof that does not check: the theorem, the 1-based step, and why."""
 

@@ -1,7 +1,10 @@
 """Run a function over many theorems of one database on all cores (fork).
 
-The database is handed to the workers by ``fork`` (copy-on-write), never
-pickled; only labels go out and small results come back.
+The database and the function are handed to the workers by ``fork``
+(copy-on-write), never pickled; only labels go out and small results come
+back. So the function may be any callable (a closure, a
+``functools.partial``, a callable object) carrying whatever context it
+needs: callers pass their context in it, not through module globals.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Callable, Iterable, TypeVar
 from .database import Database
 
 T = TypeVar("T")
-_STATE: tuple | None = None
+_STATE: tuple | None = None  # (db, fn) while a pool runs: what the forked workers inherit
 
 
 def _run_chunk(chunk: list[str]) -> list:
@@ -24,9 +27,11 @@ def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterab
     """Yield ``(label, fn(db, label))`` in label order, in parallel when it pays.
 
     Results stream back as they are done, so a caller can write them out
-    instead of holding them all. ``fn`` must be a module-level function
-    (workers find it by fork). A progress bar goes to stderr when ``desc``
-    is given.
+    instead of holding them all. ``fn`` may be any callable: the workers are
+    forked after it is set, so they inherit it, state included (each worker
+    then has its own copy: what ``fn`` caches stays in that worker); the
+    results must pickle. A progress bar goes to stderr when ``desc`` is
+    given.
     """
     global _STATE
     labels = list(labels)

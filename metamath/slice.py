@@ -10,9 +10,9 @@ open). Markers and blocks are closed innermost first.
 
 Sections are found by their header comments, as set.mm writes them: a
 comment whose first line is a decoration (``#*#*...``, ``=-=-...``,
-``-.-....``, ``####...``) and whose next line is the title. ``before_section``
-matches the start of a title (white space normalised); the first match in
-file order is used. A database with ``$[ $]`` includes is flattened first
+``-.-....``, ``####...``) and whose next line is the title
+(:mod:`metamath.sections`). ``before_section`` matches the start of a title
+(white space normalised); the first match in file order is used. A database with ``$[ $]`` includes is flattened first
 (see :mod:`metamath.write`), so a cut may fall inside an included file.
 
 The slice is re-read before it is written, so what is written parses as a
@@ -26,36 +26,10 @@ import re
 from .database import Database
 from .errors import MMError
 from .reader import scan, source_from_text
+from .sections import section_headers
 from .write import render, write_atomic
 
 _MARKER = re.compile(r"\$\(\s+(Begin|End)\s+\$\[\s+(\S+)\s+\$\]\s+\$\)\Z")
-_DECORATION = re.compile(r"[#*=.\-]{4,}\Z")
-
-
-def header_title(comment: str) -> str | None:
-    """The title of a section header comment (its text between ``$(`` and
-    ``$)``), white space normalised; None when it is not a header."""
-    lines = [l.strip() for l in comment.splitlines() if l.strip()]
-    if len(lines) >= 2 and _DECORATION.match(lines[0]) and not _DECORATION.match(lines[1]):
-        return " ".join(lines[1].split())
-    return None
-
-
-def section_headers(text: str, path: str = "<input>") -> list[tuple[int, str]]:
-    """(offset of the header comment, title) for every section header comment
-    outside statements, in file order."""
-    out: list[tuple[int, str]] = []
-    last_kw = "."
-    for kind, off, pay in scan(source_from_text(text, path)):
-        if kind == "kw":
-            last_kw = pay
-            continue
-        if kind != "comment" or last_kw not in ".{}]":
-            continue
-        title = header_title(text[off + 2 : pay - 2])
-        if title is not None:
-            out.append((off, title))
-    return out
 
 
 def _closers(text: str, cut: int, path: str) -> tuple[list[str], int, list[str]]:

@@ -12,11 +12,11 @@ from .verify import check
 def _sizes(db: Database, label: str) -> tuple[int, int, int] | None:
     """(compressed/normal step count, expanded tree nodes, essential nodes)."""
     from .verify import program
-    from .errors import ProofError
+    from .errors import ProofError, ProofFormatError
 
     try:
         proof = check(db, label, record=True)
-    except ProofError:
+    except (ProofError, ProofFormatError):
         return None
     steps = len(program(db, label)[1])
     return steps, proof.tree_size(), proof.essential_size(db.syntax_typecodes)

@@ -6,12 +6,14 @@ executed on a stack of expressions. Applying an assertion pops one entry per
 mandatory hypothesis, reads the substitution off its ``$f`` entries, checks
 its ``$e`` entries and ``$d`` pairs, and pushes the substituted conclusion.
 
-Format problems (an unknown label, a label used before it is defined, a
-malformed compressed proof) are input errors: :class:`MMError` with a
-location. A proof that is well formed but wrong raises :class:`ProofError`
-with the theorem, the 1-based step and the reason. ``record=True`` also
-returns the proof as a DAG of steps (:class:`metamath.proof.Proof`), which is
-how every later stage gets proof trees with each step's expression.
+Format problems of a proof (an unknown label, a label used before it is
+defined, a malformed compressed proof) raise :class:`ProofFormatError`, an
+:class:`MMError` located in the proof's text; a proof that is well formed
+but wrong raises :class:`ProofError` with the theorem, the 1-based step and
+the reason. :func:`verify_all` lists both kinds among the failed proofs and
+goes on with the others, like ``metamath "verify proof *"``. ``record=True``
+also returns the proof as a DAG of steps (:class:`metamath.proof.Proof`),
+which is how every later stage gets proof trees with each step's expression.
 
 ``check`` is ``program`` (the proof text -> program) then ``run_program``
 (the program -> checked steps); ``check_rpn`` runs a proof built in memory
@@ -28,7 +30,7 @@ from typing import NamedTuple
 
 from .compressed import ZERO, CompressedError, decode_numbers, split_compressed
 from .database import Database, Statement
-from .errors import ProofError
+from .errors import ProofError, ProofFormatError
 from .parallel import map_theorems
 from .proof import Proof, ProofNode
 
@@ -102,17 +104,17 @@ def program(db: Database, label: str) -> tuple[list[str], list[int]]:
             labels, letters = split_compressed(toks)
             nums = decode_numbers(letters)
         except CompressedError as exc:
-            raise src.error(_letter_offset(src.text, st.proof, exc.index),
-                            f"{label}: malformed compressed proof: {exc}") from None
+            raise _malformed(db, st, _letter_offset(src.text, st.proof, exc.index),
+                             f"malformed compressed proof: {exc}") from None
         hyps = list(st.frame.hyps)
         hset = set(hyps)
         for l in labels:
             if l not in stmts:
-                raise src.error(src.token_offset(st.proof[0], st.proof[1], l),
-                                f"{label}: unknown label {l!r} in proof")
+                raise _malformed(db, st, src.token_offset(st.proof[0], st.proof[1], l),
+                                 f"unknown label {l!r} in proof")
             if l in hset:
-                raise src.error(src.token_offset(st.proof[0], st.proof[1], l),
-                                f"{label}: mandatory hypothesis {l!r} must not be in the compressed label list")
+                raise _malformed(db, st, src.token_offset(st.proof[0], st.proof[1], l),
+                                 f"mandatory hypothesis {l!r} must not be in the compressed label list")
         refs = hyps + labels
         n = len(refs)
         codes = [k - 1 if k > 0 else (-1 if k == ZERO else -2) for k in nums]
@@ -120,8 +122,15 @@ def program(db: Database, label: str) -> tuple[list[str], list[int]]:
     refs, codes, bad = _normal_program(stmts, toks)
     if bad is not None:
         t = toks[bad]
-        raise src.error(src.token_offset(st.proof[0], st.proof[1], t), f"{label}: unknown label {t!r} in proof")
+        raise _malformed(db, st, src.token_offset(st.proof[0], st.proof[1], t), f"unknown label {t!r} in proof")
     return refs, codes
+
+
+def _malformed(db: Database, st: Statement, offset: int, reason: str) -> ProofFormatError:
+    """The error for a fault at ``offset`` in the text of ``st``'s proof."""
+    src = db.files[st.file]
+    line, col = src.position(offset)
+    return ProofFormatError(st.label, reason, src.path, line, col)
 
 
 def _letter_offset(text: str, span: tuple[int, int], index: int) -> int:
@@ -209,7 +218,7 @@ def dv_violations(dvs, subst: dict, allowed, variables) -> list[DVViolation]:
 
 
 def check(db: Database, label: str, record: bool = False) -> Proof | None:
-    """Verify one ``$p``; raise ProofError (or MMError for malformed input)."""
+    """Verify one ``$p``; raise ProofError, or ProofFormatError for a malformed proof."""
     refs, codes = program(db, label)
     return run_program(db, label, refs, codes, record)
 
@@ -233,9 +242,9 @@ def run_program(db: Database, label: str, refs: list[str], codes: list[int],
 
     Hypotheses must be active at ``label``, assertions must come before it,
     and ``$d`` pairs are judged against ``label``'s ``$d`` statements. A ref
-    that breaks the first two rules is an MMError located in ``label``'s
-    text when ``located`` (the proof came from the file), else a ProofError
-    (a proof built in memory).
+    that breaks the first two rules is a ProofFormatError located in
+    ``label``'s text when ``located`` (the proof came from the file), else a
+    ProofError (a proof built in memory).
     """
     st = db.statements[label]
     stmts = db.statements
@@ -249,14 +258,16 @@ def run_program(db: Database, label: str, refs: list[str], codes: list[int],
             if not db.in_scope(rs, st):
                 if not located:
                     raise ProofError(label, codes.index(i) + 1, f"hypothesis {r!r} is not active at {label}")
-                raise db.error_at(st, f"{label}: hypothesis {r!r} is not active here", r)
+                raise _malformed(db, st, db.files[st.file].token_offset(st.start, st.end, r),
+                                 f"hypothesis {r!r} is not active here")
             kinds.append(rs.expr)
         else:
             if rs.index >= st.index:
                 what = "the theorem itself" if r == label else "a later statement"
                 if not located:
                     raise ProofError(label, codes.index(i) + 1, f"proof uses {r!r}, {what}")
-                raise db.error_at(st, f"{label}: proof uses {r!r}, {what}", r)
+                raise _malformed(db, st, db.files[st.file].token_offset(st.start, st.end, r),
+                                 f"proof uses {r!r}, {what}")
             rule = rules.get(r)
             if rule is None:
                 rule = rules[r] = _compile(db, rs)
@@ -338,7 +349,14 @@ def run_program(db: Database, label: str, refs: list[str], codes: list[int],
 
 @dataclass
 class Report:
-    """The outcome of verifying a database."""
+    """The outcome of verifying a database.
+
+    ``failed``: one dict per failing proof, in label order: ``label``,
+    ``step`` (1-based, numbered like metamath.exe's) and ``reason`` for a
+    proof that is wrong (:class:`ProofError`); ``label``, ``step`` None,
+    ``reason`` and ``where`` (``file:line:col``) for a proof that cannot be
+    run (:class:`ProofFormatError`). :func:`failure_text` writes one as a line.
+    """
 
     statements: int
     axioms: int
@@ -353,16 +371,29 @@ class Report:
 
 
 def _failure(db: Database, label: str) -> dict | None:
+    """None when the proof of ``label`` checks, else its entry in :attr:`Report.failed`."""
     try:
         check(db, label)
-    except ProofError as exc:
+    except (ProofError, ProofFormatError) as exc:
         return exc.as_dict()
     return None
 
 
+def failure_text(f: dict) -> str:
+    """One line for an entry of :attr:`Report.failed`: ``label step N: reason``
+    for a wrong proof, ``label at file:line:col: reason`` for a malformed one."""
+    if f.get("step") is None:
+        return f"{f['label']} at {f.get('where', '?')}: {f['reason']}"
+    return f"{f['label']} step {f['step']}: {f['reason']}"
+
+
 def verify_all(db: Database, labels: list[str] | None = None, jobs: int | None = None,
                progress: bool = False) -> Report:
-    """Verify every ``$p`` (or the given ones), on all cores when it pays."""
+    """Verify every ``$p`` (or the given ones), on all cores when it pays.
+
+    Every proof is checked; the ones that fail are listed in
+    :attr:`Report.failed` (see there), malformed ones included.
+    """
     t0 = time.perf_counter()
     labels = db.theorems() if labels is None else labels
     results = map_theorems(db, _failure, labels, jobs=jobs, desc="verify" if progress else None)

@@ -20,16 +20,21 @@ result is a single self-contained file.
 
 Every write is atomic (a temporary file in the target directory, then
 ``os.replace``) and refuses to overwrite any file of the database it came
-from.
+from. The same helpers serve every other file the project writes (JSON
+results, reports, checkpoints, caches): :func:`write_atomic` for text or
+bytes, :func:`write_json`, and :func:`atomic_path` for writers that need a
+file name.
 """
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 
 from .compressed import compress_proof, format_proof_body
 from .database import Database, Statement
@@ -37,6 +42,7 @@ from .errors import MMError, ProofError
 from .parallel import map_theorems
 from .proof import Proof
 from .reader import scan
+from .sections import header_title
 
 WIDTH = 79
 
@@ -104,22 +110,50 @@ def _file_mode(path: str) -> int:
         return 0o666 & ~mask
 
 
-def write_atomic(out_path: str, text: str, inputs: Sequence[str] = ()) -> int:
-    """Write ``text`` (ASCII) to ``out_path`` atomically; return the byte count."""
+@contextmanager
+def atomic_path(out_path: str, inputs: Sequence[str] = ()) -> Iterator[str]:
+    """A temporary path beside ``out_path`` that becomes ``out_path`` when the block succeeds.
+
+    For writers that want a file name rather than a string (``torch.save``,
+    ``pickle.dump``): ``with atomic_path(p) as tmp: torch.save(obj, tmp)``.
+    The output is checked first (:func:`check_output_path`: never one of
+    ``inputs``, its directory must exist). On success the temporary file
+    gets the replaced file's mode (else the usual 0666 less the umask) and
+    is renamed onto ``out_path`` in one step, so a reader never sees half a
+    file; on any exception it is removed and ``out_path`` is left as it was.
+    """
     out = check_output_path(out_path, inputs)
-    data = text.encode("ascii")
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out), prefix="." + os.path.basename(out) + ".",
                                suffix=".tmp")
+    os.close(fd)
+    done = False
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield tmp
         os.chmod(tmp, _file_mode(out))  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
+        done = True
+    finally:
+        if not done and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def write_atomic(out_path: str, text: str | bytes, inputs: Sequence[str] = ()) -> int:
+    """Write ``text`` to ``out_path`` atomically (see :func:`atomic_path`); return the byte count.
+
+    A ``str`` must be ASCII (Metamath files are; JSON written with
+    ``ensure_ascii`` is too); ``bytes`` are written as they are, for text in
+    another encoding.
+    """
+    data = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    with atomic_path(out_path, inputs) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
     return len(data)
+
+
+def write_json(out_path: str, obj, *, indent: int | None = 1, inputs: Sequence[str] = ()) -> int:
+    """Write ``obj`` as JSON (ASCII, a final newline) to ``out_path`` atomically; return the byte count."""
+    return write_atomic(out_path, json.dumps(obj, indent=indent) + "\n", inputs)
 
 
 # ------------------------------------------------------------------ proof bodies
@@ -173,8 +207,6 @@ def _recompressed(db: Database, label: str) -> tuple[str, str | None]:
 # ------------------------------------------------------------------ insertion points
 def _anchors(db: Database, fi: int, labels: list[str]) -> dict[str, int]:
     """Insertion offsets in file ``fi`` for statements ``labels`` (see :class:`Edits`)."""
-    from .slice import header_title
-
     src = db.files[fi]
     text = src.text
     events = scan(src)

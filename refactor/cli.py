@@ -37,7 +37,7 @@ def _load(path: str):
 
 # ---------------------------------------------------------------- verify
 def cmd_verify(args) -> int:
-    from metamath.verify import verify_all
+    from metamath.verify import failure_text, verify_all
 
     db = _load(args.db)
     labels = None
@@ -52,7 +52,7 @@ def cmd_verify(args) -> int:
     def text(d):
         lines = [f"{args.db}: {d['statements']} statements, {d['axioms']} $a, {d['theorems']} $p"]
         for f in d["failed"]:
-            lines.append(f"FAILED {f['label']} step {f['step']}: {f['reason']}")
+            lines.append(f"FAILED {failure_text(f)}")
         checked = len(labels) if labels else d["theorems"]
         lines.append(f"verified {d['verified']} of {checked} proofs in {d['seconds']:.2f} s"
                      + ("" if not d["failed"] else f"; {len(d['failed'])} failed"))
@@ -92,7 +92,7 @@ def cmd_stats(args) -> int:
 
 # ---------------------------------------------------------------- show
 def cmd_show(args) -> int:
-    from metamath.errors import ProofError
+    from metamath.errors import ProofError, ProofFormatError
     from metamath.proof import show_lines
     from metamath.verify import check
 
@@ -104,7 +104,7 @@ def cmd_show(args) -> int:
         raise UsageError(f"{args.db}: {args.label!r} is a ${st.kind} statement, not a $p with a proof")
     try:
         proof = check(db, args.label, record=True)
-    except ProofError as exc:
+    except (ProofError, ProofFormatError) as exc:  # the database is fine; this proof is not
         print(f"{exc}", file=sys.stderr)
         return 1
     kinds = {l: s.kind for l, s in db.statements.items()}
@@ -298,9 +298,16 @@ def _extract_parser(add) -> None:
 
 # ---------------------------------------------------------------- rewrite
 def cmd_rewrite(args) -> int:
-    from refactor.rewrite import RewriteError, rewrite_file
+    from refactor.rewrite import RewriteError, load_theorems, rewrite_file
 
     quiet = args.json
+    # a theorems file that cannot be read or has the wrong shape is bad input (exit 2), so it is
+    # read once here first; what goes wrong later (a theorem that does not fit the database or
+    # does not verify, a rewritten proof rejected) is a failed rewrite (exit 1)
+    try:
+        load_theorems(args.theorems)
+    except RewriteError as exc:
+        raise UsageError(str(exc)) from None
     try:
         res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
                            split=args.split, progress=not quiet and sys.stderr.isatty(),
@@ -342,14 +349,22 @@ def _rewrite_parser(add) -> None:
 # ---------------------------------------------------------------- demo
 def cmd_run(args) -> int:
     """The whole job: verify, dataset, train, extract with each method, rewrite, compare."""
-    from refactor.pipeline import RunOptions, run_pipeline
+    from refactor.dataset import DatasetError
+    from refactor.pipeline import PipelineError, RunOptions, run_pipeline
     from refactor.report import comparison_table
+    from refactor.train import CheckpointError
 
     opts = RunOptions(preset=args.preset, epochs=args.epochs, top=args.top, seed=args.seed,
                       methods=tuple(args.methods), use_metamath=not args.no_metamath, device=args.device)
     quiet = getattr(args, "json", False)
-    res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
-                       (lambda m: print(m, flush=True)))
+    try:
+        res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
+                           (lambda m: print(m, flush=True)))
+    except PipelineError as exc:  # the database is readable but a proof fails: like `verify`, exit 1
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (DatasetError, CheckpointError) as exc:
+        raise UsageError(str(exc)) from None
     if quiet:
         print(json.dumps(res, indent=2))
     else:

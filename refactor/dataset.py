@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,12 +25,12 @@ import torch
 from torch_geometric.data import InMemoryDataset
 
 from metamath.database import Database
-from metamath.errors import MMError
-from metamath.verify import verify_all
+from metamath.verify import failure_text, verify_all
+from metamath.write import atomic_path, write_json
 
 from metamath.parallel import imap_theorems
 
-from .expansion import ExpansionOptions, examples_for, plan_expansion
+from .expansion import ExpansionOptions, Plan, examples_for, plan_expansion
 from .features import Vocab, encode, graph
 
 FEATURE_VERSION = 2
@@ -81,25 +82,30 @@ def cache_key(db: Database, opts: ExpansionOptions, max_tokens: int) -> dict:
     return json.loads(json.dumps(key))  # the form it takes in meta.json (tuples become lists)
 
 
-def _atomic_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
-
-
 class DatasetError(Exception):
     """The dataset cannot be built (e.g. the database does not verify)."""
 
 
-_WORK: dict = {}
+@dataclass(frozen=True)
+class _Featurise:
+    """The work on one outer proof: its examples, encoded as arrays (None = skipped).
 
+    Called as ``fn(db, label)`` by :func:`metamath.parallel.imap_theorems`;
+    the forked workers inherit this object with everything it needs, so no
+    module global carries it. ``trees``: inlined proofs' trees, filled as
+    they are needed (each worker fills its own copy).
+    """
 
-def _featurise_for(db: Database, label: str) -> list:
-    """Worker: the examples of one outer proof, encoded as arrays (None = skipped)."""
-    opts = _WORK["opts"]
-    exs = examples_for(db, label, _WORK["plan"].chosen.get(label, []), opts, _WORK.setdefault("trees", {}))
-    return [None if ex is None else encode(ex, _WORK["sym"], _WORK["lab"], _WORK["max_tokens"]) for ex in exs]
+    opts: ExpansionOptions
+    plan: Plan
+    sym_ids: dict[str, int]
+    lab_ids: dict[str, int]
+    max_tokens: int
+    trees: dict = field(default_factory=dict)
+
+    def __call__(self, db: Database, label: str) -> list:
+        exs = examples_for(db, label, self.plan.chosen.get(label, []), self.opts, self.trees)
+        return [None if ex is None else encode(ex, self.sym_ids, self.lab_ids, self.max_tokens) for ex in exs]
 
 
 def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOptions(), max_tokens: int = 128,
@@ -123,7 +129,7 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
     if rep.failed:
         f = rep.failed[0]
         raise DatasetError(f"{db.files[0].path}: {len(rep.failed)} proofs do not verify "
-                           f"(first: {f['label']} step {f['step']}: {f['reason']}); refusing to build a dataset")
+                           f"(first: {failure_text(f)}); refusing to build a dataset")
     plan = plan_expansion(db, opts, progress=progress, jobs=jobs)
     vocab = Vocab.from_database(db)
     sym_ids, lab_ids = vocab.index()
@@ -138,40 +144,37 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
 
     def flush(split: str) -> None:
         name = f"{split}-{len(shards[split]):05d}.pt"
-        tmp = os.path.join(out, name + f".tmp{os.getpid()}")
-        InMemoryDataset.save([graph(a) for a in buffers[split]], tmp)
-        os.replace(tmp, os.path.join(out, name))
+        with atomic_path(os.path.join(out, name)) as tmp:
+            InMemoryDataset.save([graph(a) for a in buffers[split]], tmp)
         shards[split].append(name)
         buffers[split] = []
 
-    _WORK.update(opts=opts, plan=plan, sym=sym_ids, lab=lab_ids, max_tokens=max_tokens)
-    try:
-        for _, arrays in imap_theorems(db, _featurise_for, plan.outer_proofs(db), jobs=jobs,
-                                       desc="inlining" if progress else None, min_parallel=200):
-            for a in arrays:
-                if a is None:
-                    skipped += 1
-                    continue
-                split = plan.groups[a["inlined"]]
-                if split == "train":
-                    vocab.mark_seen(np.unique(a["tok"]), np.unique(a["label"]))
-                n = len(a["label"])
-                nodes += n
-                positives += int(a["y"].sum())
-                max_nodes = max(max_nodes, n)
-                inlined.add(a["inlined"])
-                counts[split] += 1
-                buffers[split].append(a)
-                if len(buffers[split]) >= shard_size:
-                    flush(split)
-    finally:
-        _WORK.clear()
+    work = _Featurise(opts, plan, sym_ids, lab_ids, max_tokens)
+    for _, arrays in imap_theorems(db, work, plan.outer_proofs(db), jobs=jobs,
+                                   desc="inlining" if progress else None, min_parallel=200):
+        for a in arrays:
+            if a is None:
+                skipped += 1
+                continue
+            split = plan.groups[a["inlined"]]
+            if split == "train":
+                vocab.mark_seen(np.unique(a["tok"]), np.unique(a["label"]))
+            n = len(a["label"])
+            nodes += n
+            positives += int(a["y"].sum())
+            max_nodes = max(max_nodes, n)
+            inlined.add(a["inlined"])
+            counts[split] += 1
+            buffers[split].append(a)
+            if len(buffers[split]) >= shard_size:
+                flush(split)
     for s in SPLITS:
         if buffers[s] or not shards[s]:
             if not buffers[s]:
-                raise DatasetError(f"the {s} split is empty: the database has too few inlinable theorems")
+                raise DatasetError(f"{db.files[0].path}: the {s} split is empty: the database has too few "
+                                   f"inlinable theorems")
             flush(s)
-    _atomic_json(os.path.join(out, "vocab.json"), vocab.as_dict())
+    write_json(os.path.join(out, "vocab.json"), vocab.as_dict())
     examples = sum(counts.values())
     meta = {
         "examples": examples, "inlined_theorems": len(inlined), "nodes": nodes,
@@ -185,7 +188,7 @@ def build_dataset(db: Database, out: str, opts: ExpansionOptions = ExpansionOpti
         "database": db.files[0].path, "seconds": round(time.perf_counter() - t0, 2),
         "shards": shards, "key": key,
     }
-    _atomic_json(meta_path, meta)
+    write_json(meta_path, meta)
     meta["cached"] = False
     return meta
 

@@ -7,6 +7,11 @@ Every stage writes its output under ``OUT/`` and records it in
 ``OUT/manifest.json`` with the inputs that produced it; a rerun skips a stage
 whose record still matches (training resumes from ``last.pt``), so an
 interrupted run loses at most the stage in progress.
+
+A database whose proofs do not all verify stops the run at the first stage
+(:class:`PipelineError`, naming the failing proofs). An extraction or a
+rewrite that fails for one method (Stitch not installed, a theorem that does
+not verify) is recorded in that method's row and the other methods go on.
 """
 from __future__ import annotations
 
@@ -16,12 +21,22 @@ import time
 from dataclasses import dataclass, field
 
 from metamath.database import Database
-from metamath.verify import verify_all
+from metamath.verify import failure_text, verify_all
+from metamath.write import write_json
 
 from .dataset import build_dataset
 from .expansion import ExpansionOptions
 from .model import resolve
 from .train import train
+
+
+class PipelineError(Exception):
+    """The run cannot go on (the database has proofs that do not verify); ``failed``: their entries
+    (see :attr:`metamath.verify.Report.failed`)."""
+
+    def __init__(self, message: str, failed: list[dict] | None = None):
+        super().__init__(message)
+        self.failed = failed or []
 
 
 @dataclass
@@ -34,13 +49,6 @@ class RunOptions:
     use_metamath: bool = True
     device: str | None = None
     extract_limit: int | None = None
-
-
-def _atomic_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -68,13 +76,17 @@ class Manifest:
     def record(self, name: str, inputs: dict, result: dict, files: list[str]) -> None:
         self.stages[name] = {"inputs": inputs, "result": result, "files": files,
                              "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-        _atomic_json(self.path, {"stages": self.stages})
+        write_json(self.path, {"stages": self.stages})
 
 
 def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=print) -> dict:
-    """Run every stage (skipping finished ones) and return the comparison."""
-    from .extract import run_extract
-    from .rewrite import rewrite_file
+    """Run every stage (skipping finished ones) and return the comparison.
+
+    Raises :class:`PipelineError` when a proof of the database fails.
+    """
+    from .baselines.stitch import StitchError
+    from .extract import ExtractError, run_extract
+    from .rewrite import RewriteError, rewrite_file
 
     os.makedirs(out, exist_ok=True)
     man = Manifest.load(out)
@@ -91,7 +103,11 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
         man.record("verify", inputs, rep, [])
     log(f"verify: {rep['verified']} of {rep['theorems']} proofs verified ({rep['seconds']} s)")
     if rep["failed"]:
-        raise RuntimeError(f"{db_path}: {len(rep['failed'])} proofs fail; nothing more is done")
+        failed = rep["failed"]
+        shown = "".join(f"\n  {failure_text(f)}" for f in failed[:10])
+        more = f"\n  and {len(failed) - 10} more" if len(failed) > 10 else ""
+        raise PipelineError(f"{db_path}: {len(failed)} of {rep['theorems']} proofs do not verify; nothing more "
+                            f"is done (`mmrefactor verify {db_path}` lists them):{shown}{more}", failed)
 
     data_dir = os.path.join(out, "dataset")
     eopts = ExpansionOptions(seed=opts.seed)
@@ -125,7 +141,7 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
             try:
                 full = run_extract(db_path, tj, method=method, checkpoint=ck if method == "gnn" else None,
                                    top=opts.top, seed=opts.seed, limit=opts.extract_limit)
-            except Exception as exc:  # a missing optional peer (stitch) must not sink the other rows
+            except (ExtractError, StitchError) as exc:  # e.g. Stitch not installed: the other rows go on
                 log(f"extract {method}: FAILED: {exc}")
                 rows.append({"method": method, "error": str(exc)})
                 continue
@@ -145,7 +161,7 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
                     rw = rewrite_file(db_path, tj, out_mm, use_metamath=opts.use_metamath).as_dict()
                     rw.pop("per_theorem", None)
                     man.record(f"rewrite-{method}", rinputs, rw, [out_mm])
-                except Exception as exc:
+                except RewriteError as exc:  # e.g. a theorem that does not verify: the other rows go on
                     rw = {"error": str(exc)}
         if "error" in rw:
             log(f"rewrite {method}: FAILED: {rw['error']}")
@@ -160,7 +176,7 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
     from .report import write_report
 
     write_report(result, out)
-    _atomic_json(os.path.join(out, "result.json"), result)
+    write_json(os.path.join(out, "result.json"), result)
     return result
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from metamath.write import write_atomic
+
 
 def comparison_table(methods: list[dict]) -> str:
     """One row per extraction method: the figures the issue asks to compare."""
@@ -57,8 +59,5 @@ def render(result: dict) -> str:
 
 def write_report(result: dict, out: str) -> str:
     path = os.path.join(out, "report.md")
-    tmp = path + f".tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        fh.write(render(result))
-    os.replace(tmp, path)
+    write_atomic(path, render(result).encode("utf-8"))
     return path

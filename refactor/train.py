@@ -9,7 +9,6 @@ examples whose every node is classified right.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -18,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch_geometric.loader import DataLoader
+
+from metamath.write import atomic_path, write_json
 
 from .dataset import load_dataset
 from .model import ModelConfig, ProofGNN, TrainConfig, config_dict
@@ -84,16 +85,9 @@ def _rank(m: dict) -> tuple:
 
 
 def _atomic_save(obj, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_json(obj, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, path)
+    """``torch.save`` to ``path`` atomically: a crash mid-save leaves the previous checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str, device: torch.device | str = "cpu") -> dict:
@@ -213,7 +207,7 @@ def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainCo
         "examples_per_second": round(seen / t_train, 1) if t_train else None,
         "threads": torch.get_num_threads(),
     }
-    _atomic_json(result, os.path.join(out, "metrics.json"))
+    write_json(os.path.join(out, "metrics.json"), result)
     return result
 
 

@@ -3,7 +3,11 @@
 Each case damages a copy of a Debian database in one place, runs
 ``mmrefactor verify`` on it in-process and checks the exact location in the
 message against the position of the damage, computed here from the text.
-The second half pins down the ``--json`` contract of ``verify`` and
+A malformed *proof* (an unknown label, a bad compressed-proof letter, a
+later statement) is not bad input but a failed proof, as for
+``metamath "verify proof *"``: it is listed among the failed proofs with the
+same exact location, every other proof is still checked, and the exit code
+is 1. The second half pins down the ``--json`` contract of ``verify`` and
 ``stats`` (``proof_nodes``/``essential_nodes`` against a count taken from
 metamath.exe's own fully expanded proofs).
 """
@@ -46,6 +50,28 @@ def _verify_error(tmp_path, capsys, text: str | bytes, name: str = "bad.mm") -> 
     return str(path), err
 
 
+def _verify_failed(tmp_path, capsys, text: str, name: str = "bad.mm") -> tuple[str, dict, str]:
+    """(path, the one failed-proof entry, the text output) of ``verify`` on a database whose
+    only fault is one malformed proof: exit 1, every other proof verified, no traceback."""
+    path = tmp_path / name
+    path.write_text(text)
+    code = main(["verify", str(path), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    data = json.loads(out)
+    assert len(data["failed"]) == 1 and data["verified"] == data["theorems"] - 1, data
+    code = main(["verify", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in err + out, (out, err)
+    return str(path), data["failed"][0], out
+
+
+def _expect_failed(f: dict, out: str, path: str, line: int, col: int, label: str, what: str) -> None:
+    """The failed-proof entry names the theorem, the exact place and what is wrong (JSON and text)."""
+    assert f == {"label": label, "step": None, "reason": what, "where": f"{path}:{line}:{col}"}
+    assert f"FAILED {label} at {path}:{line}:{col}: {what}" in out.splitlines(), out
+
+
 def _demo0_with(old: str, new: str) -> str:
     text = _read("demo0.mm")
     assert text.count(old) == 1
@@ -58,8 +84,8 @@ def _expect(err: str, path: str, line: int, col: int, what: str) -> None:
 
 def test_unknown_label_in_proof(tmp_path, capsys):
     text = _demo0_with("tt tt a1 mp mp", "tt tt a1 foo mp")
-    path, err = _verify_error(tmp_path, capsys, text)
-    _expect(err, path, *_at(text, "foo"), "th1: unknown label 'foo' in proof")
+    path, f, out = _verify_failed(tmp_path, capsys, text)
+    _expect_failed(f, out, path, *_at(text, "foo"), "th1", "unknown label 'foo' in proof")
 
 
 def test_unknown_label_in_compressed_label_list(tmp_path, capsys):
@@ -67,8 +93,8 @@ def test_unknown_label_in_compressed_label_list(tmp_path, capsys):
     old = "( ht kl kc wl wc ke kbr ax-cb1 distrl a1i leq eqtri )"
     assert text.count(old) == 1
     text = text.replace(old, old.replace("distrl", "nosuch"))
-    path, err = _verify_error(tmp_path, capsys, text)
-    _expect(err, path, *_at(text, "nosuch"), "hbl: unknown label 'nosuch' in proof")
+    path, f, out = _verify_failed(tmp_path, capsys, text)
+    _expect_failed(f, out, path, *_at(text, "nosuch"), "hbl", "unknown label 'nosuch' in proof")
 
 
 def test_undeclared_symbol(tmp_path, capsys):
@@ -104,9 +130,9 @@ def test_malformed_compressed_proof(tmp_path, capsys, letters, bad_at, what):
     old = ") BCLZADBEFMZMZGNZBEA"
     assert text.count(old) == 1
     text = text.replace(old, old.replace("BCLZADBEF", letters))
-    path, err = _verify_error(tmp_path, capsys, text)
+    path, f, out = _verify_failed(tmp_path, capsys, text)
     # the location is the offending letter itself, not the statement
-    _expect(err, path, *_at(text, letters, delta=bad_at), f"hbl: malformed compressed proof: {what}")
+    _expect_failed(f, out, path, *_at(text, letters, delta=bad_at), "hbl", f"malformed compressed proof: {what}")
 
 
 def test_compressed_proof_without_closing_paren(tmp_path, capsys):
@@ -114,8 +140,86 @@ def test_compressed_proof_without_closing_paren(tmp_path, capsys):
     old = "( ht kl kc wl wc ke kbr ax-cb1 distrl a1i leq eqtri ) BCLZ"
     assert text.count(old) == 1
     text = text.replace(old, old.replace(" ) ", " "))
-    path, err = _verify_error(tmp_path, capsys, text)
-    assert f"{path}:" in err and "hbl: malformed compressed proof" in err and "')'" in err
+    path, f, out = _verify_failed(tmp_path, capsys, text)
+    assert f["label"] == "hbl" and f["step"] is None and f["where"].startswith(f"{path}:")
+    assert f["reason"].startswith("malformed compressed proof") and "')'" in f["reason"]
+
+
+# one hol.mm with four broken proofs: three malformed (a later statement, a bad letter, an
+# unknown label) and one well formed but wrong
+_MULTI = [("idi $p |- R |= A $=\n      (  ) C $.", "idi $p |- R |= A $=\n      ( syl ) C $."),
+          ("( ax-syl ) ABCDEF", "( ax-syl ) ABC!EF"),
+          ("( ax-jca ) ABCDEF", "( ax-jca ) ABCDFE"),
+          ("( kct jca syl )", "( kct jca nosuch )")]
+
+
+def _hol_multi() -> str:
+    text = _read("hol.mm")
+    for old, new in _MULTI:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def test_malformed_proofs_are_listed_and_every_other_proof_is_checked(tmp_path, capsys):
+    text = _hol_multi()
+    path = tmp_path / "multi.mm"
+    path.write_text(text)
+    code, data, err = _json(capsys, ["verify", str(path), "--json"])
+    assert code == 1 and "Traceback" not in err
+    where = lambda needle, delta=0: "%s:%d:%d" % ((path,) + _at(text, needle, delta=delta))
+    assert data["failed"] == [
+        {"label": "idi", "step": None, "reason": "proof uses 'syl', a later statement",
+         "where": where("( syl ) C", 2)},
+        {"label": "syl", "step": None, "reason": "malformed compressed proof: invalid character '!' in "
+                                                 "compressed proof", "where": where("ABC!EF", 3)},
+        {"label": "jca", "step": 5, "reason": "ax-jca needs 5 hypotheses, stack has 4"},
+        {"label": "syl2anc", "step": None, "reason": "unknown label 'nosuch' in proof", "where": where("nosuch")},
+    ]
+    assert data["verified"] == data["theorems"] - 4 == 134
+    # metamath.exe reports the same four theorems, at the same places, and goes on too
+    from test_agreement import metamath_verdict
+
+    v = metamath_verdict(str(path))
+    assert not v.accepted and v.labels() == {"idi", "syl", "jca", "syl2anc"}, v.output[-3000:]
+    mm_line = {e.label: e.line for e in v.errors}
+    for f in data["failed"]:
+        if "where" in f:
+            assert int(f["where"].split(":")[-2]) == mm_line[f["label"]], (f, mm_line)
+    assert v.first_step("jca") == 5
+
+
+def test_malformed_proof_is_a_failed_proof_for_stats_and_show(tmp_path, capsys):
+    """``stats`` counts it as unverified; ``show`` reports it located and exits 1, like a wrong proof."""
+    text = _demo0_with("tt tt a1 mp mp", "tt tt a1 foo mp")
+    path = tmp_path / "bad.mm"
+    path.write_text(text)
+    code, data, err = _json(capsys, ["stats", str(path), "--json"])
+    assert code == 0 and data["unverified_proofs"] == 1 and "Traceback" not in err
+    assert main(["show", str(path), "th1"]) == 1
+    err = capsys.readouterr().err
+    line, col = _at(text, "foo")
+    assert err.strip() == f"{path}:{line}:{col}: th1: unknown label 'foo' in proof"
+
+
+def test_every_malformed_proof_is_also_rejected_by_metamath(tmp_path):
+    """The malformed proofs above are rejected by metamath.exe too, for the same theorem."""
+    from test_agreement import metamath_verdict
+
+    hol = _read("hol.mm")
+    old = ") BCLZADBEFMZMZGNZBEA"
+    labels = "( ht kl kc wl wc ke kbr ax-cb1 distrl a1i leq eqtri )"
+    cases = {
+        "unknown": ("th1", _demo0_with("tt tt a1 mp mp", "tt tt a1 foo mp")),
+        "unknown-compressed": ("hbl", hol.replace(labels, labels.replace("distrl", "nosuch"))),
+        "letter": ("hbl", hol.replace(old, old.replace("BCLZADBEF", "BCL!ADBEF"))),
+        "later": ("idi", _read("hol.mm").replace(*_MULTI[0])),
+    }
+    for name, (label, text) in cases.items():
+        p = tmp_path / f"{name}.mm"
+        p.write_text(text)
+        v = metamath_verdict(str(p))
+        assert not v.accepted and v.labels() == {label}, (name, v.output[-2000:])
 
 
 def test_missing_include_file(tmp_path, capsys):

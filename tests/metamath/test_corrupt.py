@@ -164,7 +164,8 @@ def test_truncated_compressed_proof(tmp_path, capsys):
 
 
 def test_truncated_inside_a_number(tmp_path, capsys):
-    """Cut after a leading digit (U-Y): a malformed proof, located at that letter; metamath rejects too."""
+    """Cut after a leading digit (U-Y): a malformed proof, a failed proof located at that letter (every
+    other proof still checked); metamath rejects it too."""
     text = _read("hol.mm")
     db = Database.from_string(text, "hol.mm")
     a, b = _letters_span(db, "hbl")
@@ -173,11 +174,14 @@ def test_truncated_inside_a_number(tmp_path, capsys):
     bad = text[: a + cut + 1] + " " + text[b:]
     path = tmp_path / "cut.mm"
     path.write_text(bad)
-    assert main(["verify", str(path)]) == 2
-    err = capsys.readouterr().err
+    assert main(["verify", str(path), "--json"]) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    data = json.loads(out)
     line = bad[: a + cut].count("\n") + 1
     col = a + cut - bad.rfind("\n", 0, a + cut)
-    assert f"{path}:{line}:{col}: hbl: malformed compressed proof" in err
-    assert "Traceback" not in err
+    assert [f["label"] for f in data["failed"]] == ["hbl"] and data["verified"] == data["theorems"] - 1
+    f = data["failed"][0]
+    assert f["where"] == f"{path}:{line}:{col}" and f["reason"].startswith("malformed compressed proof")
     verdict = metamath_verdict(str(path))
     assert not verdict.accepted and "hbl" in verdict.labels()

@@ -3,7 +3,8 @@
 The reference is each proof's own syntax subproofs (``check(..., record=True)``):
 every distinct syntax-typed step must parse to exactly the tree the proof
 builds, and every ``|-`` step must parse to the applied statement's tree with
-the proof's own argument trees substituted (see ``compare_with_proof``).
+the proof's own argument trees substituted (see
+``benchmarks/grammar_agreement.py``, ``compare_with_proof``).
 Real databases: data/set-prop.mm (when present), Debian's ql.mm and hol.mm
 in full, seeded samples of iset.mm and (slow) set.mm.
 """
@@ -11,15 +12,19 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import pytest
 
 from metamath import Database
-from metamath.grammar import (Agreement, ExprParseError, Grammar, SyntaxTree, compare_statement,
-                              compare_with_proof, grammar_typecodes, proof_syntax_tree)
+from metamath.grammar import ExprParseError, Grammar, SyntaxTree, grammar_typecodes, proof_syntax_tree
 from metamath.verify import check
 
-from conftest import DATA, debian
+from conftest import DATA, ROOT, debian
+
+# the agreement checks live beside the grammar benchmark, their other user
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from grammar_agreement import Agreement, compare_statement, compare_with_proof  # noqa: E402
 
 SET_PROP = os.path.join(DATA, "set-prop.mm")
 # data/set-prop.mm is produced by the project itself: test it whenever it exists.

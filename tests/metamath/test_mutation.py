@@ -7,8 +7,8 @@ sized to run in well under a minute:
    proofs, in statements, in ``$d`` lists, and the letters of compressed
    proofs) on a Debian database (demo0, miu, hol.mm, big-unifier), written
    to a file that both verifiers read. We may only fail with
-   :class:`MMError` (bad input, located) or failed proofs (``ProofError``
-   in ``verify_all``'s report); anything else is a crash. If metamath.exe
+   :class:`MMError` (bad input, located) or failed proofs (wrong or
+   malformed, in ``verify_all``'s report); anything else is a crash. If metamath.exe
    rejects the file (at read time or in ``verify proof *``) we must reject
    it too; where it accepts a file we reject, the reason must be a known,
    documented strictness of ours (:func:`_known_stricter`).
@@ -33,7 +33,7 @@ from test_agreement import metamath_verdict
 
 from metamath import Database, MMError
 from metamath.compressed import decode_numbers, encode_numbers
-from metamath.verify import verify_all
+from metamath.verify import check, failure_text, verify_all
 
 _TOKEN = re.compile(r"\S+")
 _LETTERS = re.compile(r"[A-Z?]+\Z")
@@ -122,8 +122,7 @@ def our_verdict(path: str) -> tuple[bool, str]:
     except MMError as exc:
         return False, f"MMError: {exc.message}"
     if rep.failed:
-        f = rep.failed[0]
-        return False, f"ProofError: {f['label']} step {f['step']}: {f['reason']}"
+        return False, f"failed proof: {failure_text(rep.failed[0])}"
     return True, ""
 
 
@@ -295,10 +294,15 @@ def test_known_difference_double_z(tmp_path):
     z = text.rindex("Z", 0, end)
     path = _write(tmp_path, "hol-zz.mm", text[:z] + "Z" + text[z:])
     assert metamath_verdict(path).accepted
+    db = Database.from_file(path)
     with pytest.raises(MMError) as exc:
-        verify_all(Database.from_file(path), jobs=1)
+        check(db, "hbl")
     assert "'Z' must follow a completed step" in exc.value.message
-    assert (exc.value.line, exc.value.col) == (text.count("\n", 0, z) + 1, z - text.rfind("\n", 0, z) + 1)
+    line, col = text.count("\n", 0, z) + 1, z - text.rfind("\n", 0, z) + 1
+    assert (exc.value.line, exc.value.col) == (line, col)
+    # verify_all lists it among the failed proofs, at the same place
+    assert verify_all(db, jobs=1).failed == [{"label": "hbl", "step": None, "reason": exc.value.reason,
+                                              "where": f"{path}:{line}:{col}"}]
 
 
 def test_known_difference_file_including_itself(tmp_path):

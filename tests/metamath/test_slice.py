@@ -8,7 +8,8 @@ import pytest
 
 from metamath import Database
 from metamath.errors import MMError
-from metamath.slice import section_headers, slice_database
+from metamath.sections import section_headers
+from metamath.slice import slice_database
 
 from conftest import DATA, debian
 from test_write import metamath_verifies, ours_verifies  # same directory, on sys.path under pytest

@@ -383,3 +383,44 @@ def test_insertion_leaves_blocks_holding_hypotheses_or_dv(tmp_path):
     metamath_verifies(str(out))
     with pytest.raises(MMError, match="t2.1 also declares variables"):
         write_database(db, str(tmp_path / "bad.mm"), edits=Edits(insert_before={"t2": [new_thm]}))
+
+
+# ---------------------------------------------------------------- the atomic-write helpers
+def test_write_atomic_text_bytes_and_json(tmp_path):
+    from metamath.write import write_atomic, write_json
+
+    p = tmp_path / "out.txt"
+    assert write_atomic(str(p), "abc\n") == 4 and p.read_text() == "abc\n"
+    assert write_atomic(str(p), "caf\u00e9".encode("utf-8")) == 5 and p.read_bytes() == b"caf\xc3\xa9"
+    with pytest.raises(UnicodeEncodeError):  # a str must be ASCII: Metamath files are
+        write_atomic(str(p), "caf\u00e9")
+    assert p.read_bytes() == b"caf\xc3\xa9"
+    j = tmp_path / "out.json"
+    write_json(str(j), {"a": [1, 2], "b": "\u00e9"})
+    assert j.read_text() == '{\n "a": [\n  1,\n  2\n ],\n "b": "\\u00e9"\n}\n'
+    write_json(str(j), [1], indent=None)
+    assert j.read_text() == "[1]\n"
+    assert sorted(os.listdir(tmp_path)) == ["out.json", "out.txt"]  # no temporary files left
+
+
+def test_atomic_path_keeps_the_old_file_on_failure_and_its_mode(tmp_path):
+    from metamath.write import atomic_path, write_atomic
+
+    p = tmp_path / "model.bin"
+    p.write_bytes(b"old")
+    os.chmod(p, 0o640)
+    with pytest.raises(RuntimeError):
+        with atomic_path(str(p)) as tmp:
+            assert os.path.dirname(tmp) == str(tmp_path) and tmp != str(p)
+            with open(tmp, "wb") as fh:
+                fh.write(b"half")
+            raise RuntimeError("the writer failed")
+    assert p.read_bytes() == b"old" and os.listdir(tmp_path) == ["model.bin"]
+    with atomic_path(str(p)) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"new")
+    assert p.read_bytes() == b"new" and os.stat(p).st_mode & 0o777 == 0o640
+    with pytest.raises(MMError, match="refusing to overwrite the input"):
+        write_atomic(str(p), "x", inputs=[str(p)])
+    with pytest.raises(MMError, match="does not exist"):
+        write_atomic(str(tmp_path / "no" / "such.txt"), "x")
