@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from metamath import MMError, check
 from metamath.parallel import imap_theorems
 from metamath.verify import check_rpn
-from metamath.write import Edits, write_atomic, write_database
+from metamath.write import Edits, write_atomic, write_database, write_json
 
 from .actions import problem
 from .baselines import CountPolicy, UniformPolicy
@@ -146,7 +146,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
         if old != run_key:
             raise MMError("this directory holds an evaluation with other settings; use another --out", out)
     else:
-        write_atomic(cfg_path, json.dumps(run_key, indent=1) + "\n")
+        write_json(cfg_path, run_key)
     res_path = os.path.join(out, "results.jsonl")
     done = _read_results(res_path)
     if os.path.exists(res_path):  # drop a line an interruption cut short before appending
@@ -169,7 +169,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
                    wall_seconds=time.perf_counter() - t0)
     proofs = {r["label"]: r["proof"] for r in results if r["proved"]}
     summary["proofs_mm"] = write_database(db, os.path.join(out, "proofs.mm"), edits=Edits(proofs=proofs))["out"]
-    write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=1) + "\n")
+    write_json(os.path.join(out, "summary.json"), summary)
     return summary
 
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from metamath import Database, MMError
-from metamath.write import write_atomic
+from metamath.write import write_json
 
 PARTS = ("train", "valid", "test")
 
@@ -59,7 +59,7 @@ def make_split(db: Database, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> Split:
 
 
 def save_split(split: Split, out: str, inputs=()) -> None:
-    write_atomic(out, json.dumps(split.as_dict(), indent=1) + "\n", inputs)
+    write_json(out, split.as_dict(), inputs=inputs)
 
 
 def load_split(path: str, db: Database | None = None) -> Split:

@@ -12,7 +12,6 @@ and split it was trained on.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -23,7 +22,7 @@ import torch
 from torch import nn
 
 from metamath import Database, MMError, verify_all
-from metamath.write import write_atomic
+from metamath.write import atomic_path, write_json
 
 from .data import Step, build_steps, pool_coverage, training_theorems
 from .library import Library
@@ -253,14 +252,13 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
                "pool_coverage_valid": pool_coverage(valid), "pool_coverage_train": pool_coverage(train),
                "config": asdict(cfg), "history": history,
                "best_valid_loss": best, "checkpoint": os.path.join(out, "checkpoint.pt")}
-    write_atomic(os.path.join(out, "metrics.json"), json.dumps(metrics, indent=1) + "\n")
+    write_json(os.path.join(out, "metrics.json"), metrics)
     return metrics
 
 
 def _save(state: dict, path: str) -> None:
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def check_checkpoint(ck: dict, db: Database, split: Split, path: str) -> None:
