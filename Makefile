@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DBDIR  := /usr/share/metamath/databases
 
-.PHONY: setup system-deps test test-fast demo bench clean
+.PHONY: setup system-deps test test-fast demo bench fol prover-study prover-study-fol clean
 
 setup: system-deps $(VENV)/.installed
 
@@ -38,6 +38,21 @@ bench: setup
 	$(PY) benchmarks/bench_verify.py
 	$(PY) benchmarks/bench_grammar.py
 	$(PY) benchmarks/bench_write.py
+
+# the prover's main benchmark: set.mm's first-order-logic prefix (everything before ZF), 2,371 $p
+FOL := build/set-fol.mm
+$(FOL): | setup
+	@mkdir -p build
+	$(PY) -m refactor slice $(DBDIR)/set.mm --before-section "ZF (ZERMELO-FRAENKEL) SET THEORY" -o $@
+
+fol: $(FOL)
+
+# original vs refactored corpora, learned prover vs baselines (resumable; see README "The prover")
+prover-study: setup
+	$(PY) benchmarks/prover_study.py data/set-prop.mm --out runs/prover-prop
+
+prover-study-fol: $(FOL)
+	$(PY) benchmarks/prover_study.py $(FOL) --out runs/prover-fol
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

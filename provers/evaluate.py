@@ -126,8 +126,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     """Run (or resume) an evaluation into directory ``out``; return the summary."""
     import torch
 
-    if cfg.jobs > 1:
-        torch.set_num_threads(1)  # before any forward pass: forked workers must not share a thread pool
+    torch.set_num_threads(1)  # one search per core; forked workers must not share a thread pool
     ck = load_checkpoint(checkpoint, cfg.device)
     if split_path is not None:
         given = load_split(split_path)
