@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-from metamath import MMError, check
+from metamath import MMError, ProofError, check
 from metamath.parallel import imap_theorems
 from metamath.verify import check_rpn
 from metamath.write import Edits, write_atomic, write_database, write_json
@@ -70,8 +70,11 @@ def prove_one(state: EvalState, label: str) -> dict:
            "new_theorems_applied": [l for l in r.applied if l in state.new_theorems],
            "discouraged": label in state.discouraged}
     if r.proved:
-        check_rpn(lib.db, label, r.proof)  # raises ProofError: a found proof must verify
-        rec["length"] = len(r.proof)
+        try:
+            check_rpn(lib.db, label, r.proof)
+            rec["length"] = len(r.proof)
+        except ProofError as exc:  # a search bug: never counted as proved, always reported
+            rec.update(proved=False, stopped="invalid proof", error=str(exc))
     return rec
 
 
@@ -209,6 +212,7 @@ def summarize(results: list[dict], max_expansions: int) -> dict:
             "by_budget": {str(b): rate_at(results, b) for b in BUDGETS if b <= max_expansions},
             "attempted_without_discouraged": len(kept),
             "proved_without_discouraged": sum(1 for r in kept if r["proved"]),
+            "invalid_proofs": sum(1 for r in results if r["stopped"] == "invalid proof"),
             "uses_new_theorems": uses_new, "uses_new_share": uses_new / len(proved) if proved else 0.0,
             "mean_proof_length": sum(r["length"] for r in proved) / len(proved) if proved else 0.0,
             "expansions_per_second": exp / secs if secs else 0.0,

@@ -65,7 +65,7 @@ def test_eval_finds_verified_proofs_and_resumes(work, capsys):
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["attempted"] == len(load_split(work["split"]).test)
-    assert first["proved"] > 0
+    assert first["proved"] > 0 and first["invalid_proofs"] == 0
     assert set(first["by_budget"]) == {"8", "32"}
     lines = open(os.path.join(out, "results.jsonl")).read().splitlines()
     assert len(lines) == first["attempted"]
