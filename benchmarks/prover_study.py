@@ -106,8 +106,9 @@ def write_table(out: str, evals, a) -> None:
     lines = [f"Test theorems: {n}; budget {a.budget} expansions / {a.budget_seconds:g} s each; "
              f"reference for new/lost: count on the original corpus.", "",
              "| corpus | policy | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) +
-             " | new/lost @512 (per seed) | proofs using a new theorem | s per theorem |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in BUDGETS) + " | --- | --- | --- |"]
+             " | forecast @512 from <=64 | new/lost @512 (per seed) | proofs using a new theorem"
+             " | mean proof length | expansions/s | s per theorem |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in BUDGETS) + " | --- | --- | --- | --- | --- | --- |"]
     for (name, policy), rs in groups.items():
         cells = []
         for b in BUDGETS:
@@ -116,7 +117,12 @@ def write_table(out: str, evals, a) -> None:
         nl = ", ".join(f"+{len(r['budgets']['512']['newly_proved'])}/-{len(r['budgets']['512']['lost'])}" for r in rs)
         share = statistics.mean(r["uses_new_share"] for r in rs)
         secs = statistics.mean(r["seconds"] for r in rs) / max(n, 1)
-        lines.append(f"| {name} | {policy} | {len(rs)} | " + " | ".join(cells) + f" | {nl} | {100 * share:.1f}% | {secs:.2f} |")
+        fc = [r["forecast"]["predicted_rate"] for r in rs if r.get("forecast")]
+        fcs = f"{100 * statistics.mean(fc):.1f}%" if fc else "-"
+        length = statistics.mean(r["mean_proof_length"] for r in rs)
+        eps = statistics.mean(r["expansions_per_second"] for r in rs)
+        lines.append(f"| {name} | {policy} | {len(rs)} | " + " | ".join(cells) + f" | {fcs} | {nl} | {100 * share:.1f}% "
+                     f"| {length:.1f} | {eps:.1f} | {secs:.2f} |")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "table.md"), "w") as fh:
         fh.write(text)

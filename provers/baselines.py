@@ -4,7 +4,8 @@
   costs 0.5 nats more, pool terms in pool order (joint bindings first, then
   smaller terms), a constant value.
 * ``count``: an assertion's probability is its share of uses in the
-  training proofs (add-one smoothed); terms and value as ``uniform``.
+  training proofs (add-one smoothed); the free-slot cost, terms and value
+  as ``uniform``.
 """
 from __future__ import annotations
 
@@ -45,4 +46,4 @@ class CountPolicy(UniformPolicy):
     def relevance(self, prob: Problem, goal: Term, assertions: list[Assertion]) -> list[float]:
         w = [self.counts.get(a.label, 0) + 1 for a in assertions]
         z = math.log(sum(w))
-        return [math.log(x) - z for x in w]
+        return [math.log(x) - z - SLOT_COST * len(a.free) for x, a in zip(w, assertions)]

@@ -39,7 +39,10 @@ def compare(paths: list[str]) -> dict:
         row = {"eval": p, "policy": summary.get("policy"), "corpus": summary.get("corpus"),
                "seed": summary.get("seed"), "attempted": len(labels), "budgets": {},
                "seconds": round(sum(r["seconds"] for r in res.values()), 2),
-               "uses_new_share": summary.get("uses_new_share", 0.0)}
+               "uses_new_share": summary.get("uses_new_share", 0.0),
+               "mean_proof_length": summary.get("mean_proof_length", 0.0),
+               "expansions_per_second": summary.get("expansions_per_second", 0.0),
+               "forecast": summary.get("forecast")}
         for b in BUDGETS:
             mine = {l for l, r in res.items() if r["proved"] and r["expansions"] <= b}
             theirs = {l for l, r in ref.items() if r["proved"] and r["expansions"] <= b}

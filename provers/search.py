@@ -4,7 +4,8 @@ Goal (OR) nodes hold a term to prove; action (AND) nodes apply one
 assertion and hold its subgoals. Costs are negative log-probabilities:
 
 * an unexpanded goal costs ``-log v(goal)`` (the policy's value);
-* an action costs ``-log p(action)`` plus the costs of its subgoals;
+* an action costs ``-log p(action)``, plus a fixed step cost, plus the
+  costs of its subgoals;
 * an expanded goal costs the least of its actions; proven goals cost 0,
   dead ones infinity.
 
@@ -95,6 +96,9 @@ class SearchConfig:
     width: int = 16  # actions kept per expansion
     terms_per_slot: int = 4
     actions_per_assertion: int = 8
+    #: cost of every step on top of its -log p: without it a chain of steps each
+    #: leaving one goal costs no more than one step, and the search dives forever
+    step_cost: float = 0.5
 
 
 class Search:
@@ -250,7 +254,7 @@ class Search:
                             self._prove(g.term, act.action)
                             g.proven = True
                             break
-                        act.cost = -act.logp + sum(c.cost for c in act.goals)
+                        act.cost = self.cfg.step_cost - act.logp + sum(c.cost for c in act.goals)
                     if not g.proven:
                         live = [a.cost for a in g.acts if a.cost < INF]
                         if live:
