@@ -68,8 +68,6 @@ import bisect
 import json
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -77,6 +75,7 @@ from dataclasses import dataclass, field
 from metamath.compressed import compress_proof, format_proof_body
 from metamath.database import Database
 from metamath.errors import MMError, ProofError
+from metamath.judge import JudgeUnavailable, metamath_verdict
 from metamath.parallel import map_theorems
 from metamath.proof import Proof, ProofNode
 from metamath.reader import scan
@@ -84,7 +83,7 @@ from metamath.verify import check, dv_violations
 from metamath.write import WIDTH, proof_indent
 
 __all__ = ["RewriteError", "NewTheorem", "Pattern", "Dag", "RewriteResult", "load_theorems",
-           "rewrite_database", "rewrite_file", "metamath_check", "match_at", "apply_matches",
+           "rewrite_database", "rewrite_file", "match_at", "apply_matches",
            "find_matches", "best_rewrite", "EXHAUSTIVE"]
 
 _LABEL_OK = re.compile(r"[A-Za-z0-9._-]+\Z")
@@ -795,31 +794,6 @@ def _run(db: Database, ctx: _Ctx, fn, labels: list[str], jobs, desc):
         _CTX = None
 
 
-# ================================================================== metamath.exe
-_MM_SUCCESS = "All proofs in the database were verified"
-_MM_LABEL = re.compile(r'label\s+"([^"]+)"')
-
-
-def metamath_check(path: str, timeout: float = 1800) -> tuple[bool, str, list[str]]:
-    """Run ``metamath 'read "path"' 'verify proof *'``: (accepted, output, failing labels).
-
-    Accepted means the success line is printed and no ``?`` line other than
-    a warning appears. Raises :class:`RewriteError` when metamath is absent.
-    """
-    exe = shutil.which("metamath")
-    if exe is None:
-        raise RewriteError("metamath (metamath.exe) not found: install Debian's metamath, "
-                           "or skip it explicitly (--no-metamath)")
-    res = subprocess.run([exe, f'read "{path}"', "set scroll continuous", "verify proof *", "exit"],
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-                         timeout=timeout)
-    out = res.stdout + res.stderr
-    bad = [l for l in out.splitlines() if l.startswith("?") and not l.startswith("?Warning")]
-    ok = _MM_SUCCESS in out and not bad and "were not proved" not in out
-    labels = list(dict.fromkeys(_MM_LABEL.findall(out))) if not ok else []
-    return ok, out, labels
-
-
 # ================================================================== the whole job
 @dataclass
 class RewriteResult:
@@ -1028,9 +1002,14 @@ def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theo
             fh.write(new_text)
         if use_metamath:
             say("verifying with metamath")
-            ok, output, mlabels = metamath_check(tmp)
-            if not ok:
-                lines = [l for l in output.splitlines() if l.startswith("?")][:3]
+            try:
+                verdict = metamath_verdict(tmp, timeout=1800)
+            except JudgeUnavailable:
+                raise RewriteError("metamath (metamath.exe) not found: install Debian's metamath, "
+                                   "or skip it explicitly (--no-metamath)") from None
+            if not verdict.accepted:
+                mlabels = verdict.failing()
+                lines = [l for l in verdict.output.splitlines() if l.startswith("?")][:3]
                 raise RewriteError("metamath rejects the rewritten database"
                                    + (f": proof {mlabels[0]}" if mlabels else "") + ": " + " | ".join(lines),
                                    mlabels)

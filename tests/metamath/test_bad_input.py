@@ -13,8 +13,7 @@ import json
 import re
 
 import pytest
-from conftest import debian
-from test_agreement import run_metamath
+from conftest import debian, metamath_verdict, run_metamath
 
 from refactor.cli import main
 
@@ -184,8 +183,6 @@ def test_directory_instead_of_file(tmp_path, capsys):
 
 def test_every_bad_input_is_also_rejected_by_metamath(tmp_path):
     """The damage above is real: metamath.exe refuses each file too (exit code aside, its output)."""
-    from test_agreement import parse_verdict
-
     cases = {
         "unknown": _demo0_with("tt tt a1 mp mp", "tt tt a1 foo mp"),
         "undeclared": _demo0_with("th1 $p |- t = t", "th1 $p |- t = q"),
@@ -202,7 +199,7 @@ def test_every_bad_input_is_also_rejected_by_metamath(tmp_path):
     for name, text in cases.items():
         p = tmp_path / f"{name}.mm"
         p.write_text(text)
-        v = parse_verdict(run_metamath(str(p), "verify proof *"))
+        v = metamath_verdict(p)
         assert not v.accepted, name
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 
 from conftest import debian
-from test_agreement import metamath_verdict
+from conftest import metamath_verdict
 
 from metamath import Database
 from metamath.compressed import decode_numbers, encode_numbers

@@ -29,7 +29,7 @@ import pytest
 from conftest import debian, metamath_exe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_agreement import metamath_verdict
+from conftest import metamath_verdict
 
 from metamath import Database, MMError
 from metamath.compressed import decode_numbers, encode_numbers

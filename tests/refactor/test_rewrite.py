@@ -12,7 +12,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import ROOT, metamath_exe
+from conftest import ROOT, metamath_exe, metamath_verdict
 
 from metamath.database import Database
 from metamath.verify import check, verify_all
@@ -314,16 +314,13 @@ def test_load_theorems_errors(tmp_path):
         load_theorems(str(tmp_path / "missing.json"))
 
 
-def test_metamath_check_names_the_failing_proof(tmp_path):
-    from refactor.rewrite import metamath_check
-
-    metamath_exe()
+def test_the_judge_names_the_failing_proof(tmp_path):
     bad = tmp_path / "bad.mm"
     wrong = open(PROP).read().replace("th2.1 wph wps wi wch ax-1", "th2.1 wph wps wi wps ax-1")
     bad.write_text(wrong)
-    ok, out, labels = metamath_check(str(bad))
-    assert not ok and labels == ["th2"]
-    assert metamath_check(PROP)[0]
+    verdict = metamath_verdict(str(bad))
+    assert not verdict.accepted and verdict.failing() == ["th2"]
+    assert metamath_verdict(PROP).accepted
 
 
 def test_without_metamath_only_our_verifier_is_listed(tmp_path):
