@@ -17,8 +17,8 @@ proposes) into theorems and keeps the ones worth adding:
 2. **Theorems** (:mod:`refactor.generalize`): the most general theorem of
    each distinct shape by unification, the concrete instance when there is
    none; ``$d`` pairs and a normal proof from the theorem's own steps.
-3. **Verification** (:func:`verify_theorems`): every theorem is inserted as
-   a ``${ $e.. $d.. $p $}`` block at the end of a copy of the database
+3. **Verification** (:func:`refactor.theorems.verify_theorems`): every theorem is
+   inserted as a ``${ $e.. $d.. $p $}`` block at the end of a copy of the database
    text, which our verifier then parses and checks.
 4. **Dedupe** (:func:`refactor.generalize.canonical`): up to variable
    renaming and hypothesis order, against each other and against every
@@ -35,7 +35,7 @@ proposes) into theorems and keeps the ones worth adding:
    whose steps a better-ranked theorem already covers no longer count
    (``uses_marginal``; ``uses`` is the theorem's count on its own).
 
-The result is the T.json contract of issue 4 (see :func:`extract`).
+The result is a theorems file, T.json (:mod:`refactor.theorems`, :func:`extract`).
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ from metamath.verify import check
 from .expansion import Example, Tree, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
+from .theorems import hypothesis_labels, verify_theorems
 
 METHODS = ("gnn", "frequent", "stitch")
 
@@ -279,100 +280,6 @@ def _safe_prefix(db: Database, base: str = "mmr") -> str:
         if not any(l.startswith(p + "-") for l in taken):
             return p
         k += 1
-
-
-def hypothesis_labels(label: str, th: Theorem) -> list[str]:
-    """The ``$e`` labels of a theorem named ``label``: ``label.1``, ``label.2``..."""
-    return [f"{label}.{i + 1}" for i in range(len(th.hypotheses))]
-
-
-def block_text(label: str, statement, hypotheses, proof, dv=(), comment: str | None = None) -> str:
-    """A ``${ $d.. $e.. $p $}`` block: ``hypotheses`` are (label, expression)
-    pairs, expressions tuples or space-separated strings, ``proof`` a normal
-    proof (labels in RPN)."""
-    text = lambda e: e if isinstance(e, str) else " ".join(e)  # noqa: E731
-    lines = ["${"]
-    for a, b in dv:
-        lines.append(f"  $d {a} {b} $.")
-    for h, e in hypotheses:
-        lines.append(f"  {h} $e {text(e)} $.")
-    if comment:
-        lines.append(f"  $( {comment} $)")
-    lines.append(f"  {label} $p {text(statement)} $=")
-    line = "   "
-    for tok in list(proof) + ["$."]:
-        if len(line) + 1 + len(tok) > 79:
-            lines.append(line)
-            line = "   "
-        line += " " + tok
-    lines.append(line)
-    lines.append("$}")
-    return "\n".join(lines) + "\n"
-
-
-def theorem_block(label: str, th: Theorem, comment: str | None = None) -> str:
-    """A :class:`Theorem` named ``label`` as Metamath text (see :func:`block_text`)."""
-    hl = hypothesis_labels(label, th)
-    return block_text(label, th.statement, list(zip(hl, th.hypotheses)), th.rpn(hl), th.dv, comment)
-
-
-def json_block(entry: dict) -> str:
-    """A theorem of T.json (one entry of ``theorems``) as Metamath text."""
-    return block_text(entry["label"], entry["statement"],
-                      [(h["label"], h["statement"]) for h in entry["hypotheses"]], entry["proof"],
-                      [tuple(p) for p in entry.get("dv", [])])
-
-
-def insert_theorems(db: Database, blocks: list[str]) -> str:
-    """A copy of the database's main file text with ``blocks`` appended."""
-    text = db.files[0].text
-    if not text.endswith("\n"):
-        text += "\n"
-    return text + "\n" + "\n".join(blocks)
-
-
-def verify_blocks(db: Database, items: list[tuple[str, str]]) -> dict[str, str | None]:
-    """label -> None (verified) or the reason, for each ``(label, block text)``
-    inserted at the end of a copy of the database text and checked by our
-    verifier (all in one copy; split in halves, down to single blocks, while a
-    copy does not parse)."""
-    if not items:
-        return {}
-    path = db.files[0].path
-
-    def run(batch) -> dict[str, str | None]:
-        db2 = Database.from_string(insert_theorems(db, [b for _, b in batch]), path)
-        out = {}
-        for l, _ in batch:
-            try:
-                if l not in db2.statements or db2[l].kind != "p":
-                    raise MMError(f"{l}: no $p statement in the inserted text", path)
-                check(db2, l)
-                out[l] = None
-            except (ProofError, MMError) as exc:
-                out[l] = str(exc)
-        return out
-
-    def halves(batch) -> dict[str, str | None]:
-        try:
-            return run(batch)
-        except MMError as exc:
-            if len(batch) == 1:
-                return {batch[0][0]: str(exc)}
-            mid = len(batch) // 2
-            return {**halves(batch[:mid]), **halves(batch[mid:])}
-
-    return halves(list(items))
-
-
-def verify_theorems(db: Database, items: list[tuple[str, Theorem]]) -> dict[str, str | None]:
-    """:func:`verify_blocks` for :class:`Theorem` objects named by their labels."""
-    return verify_blocks(db, [(l, theorem_block(l, th)) for l, th in items])
-
-
-def verify_json(db: Database, theorems: list[dict]) -> dict[str, str | None]:
-    """:func:`verify_blocks` for the ``theorems`` of a T.json."""
-    return verify_blocks(db, [(t["label"], json_block(t)) for t in theorems])
 
 
 # ------------------------------------------------------------------ candidates -> T.json
@@ -661,7 +568,7 @@ def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, 
     for rank, (c, marginal) in enumerate(select_top(library, pool, top), 1):
         th = c.theorem
         label = f"{prefix}-{rank}"
-        hl = hypothesis_labels(label, th)
+        hl = hypothesis_labels(label, len(th.hypotheses))
         sources: list[str] = []
         for f in c.fragments:
             if f.theorem and f.theorem not in sources:

@@ -35,6 +35,8 @@ from metamath.database import Database
 from metamath.grammar import ExprParseError, Grammar, SyntaxTree
 from metamath.verify import dv_violations
 
+from .theorems import outer_floats
+
 Shape = tuple | None
 HOLE: Shape = None
 
@@ -126,16 +128,12 @@ class Theorem:
 def _variable_pool(db: Database, before: int | None = None) -> dict[str, list[tuple[str, str]]]:
     """typecode -> [(variable, $f label)] of the outermost-scope ``$f`` (those
     declared before statement index ``before`` when given), in file order."""
-    pool = db.__dict__.get("_mmr_var_pool")
-    if pool is None:
-        pool = {}
-        seen: set[str] = set()
-        for st in db.statements.values():
-            if st.kind == "f" and st.depth == 0 and st.expr[1] not in seen:
-                seen.add(st.expr[1])
-                pool.setdefault(st.expr[0], []).append((st.expr[1], st.label, st.index))
-        db.__dict__["_mmr_var_pool"] = pool
-    return {tc: [(v, f) for v, f, i in vs if before is None or i < before] for tc, vs in pool.items()}
+    pool: dict[str, list[tuple[str, str]]] = {}
+    for tc, v, f, i in outer_floats(db):
+        vs = pool.setdefault(tc, [])
+        if before is None or i < before:
+            vs.append((v, f))
+    return pool
 
 
 def _is_mv(t: SyntaxTree) -> bool:
@@ -405,7 +403,7 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
                 seen.add(s)
                 used.append(s)
 
-    outer = {v: f for vs in _variable_pool(db).values() for v, f in vs}
+    outer = {v: f for _, v, f, _ in outer_floats(db)}
 
     def leaf(label: str) -> str:
         st = stmts[label]

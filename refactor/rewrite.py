@@ -67,13 +67,12 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
 
 from metamath.compressed import compress_proof, format_proof_body
-from metamath.database import Database
+from metamath.database import LABEL_OK, Database
 from metamath.errors import MMError, ProofError
 from metamath.judge import JudgeUnavailable, metamath_verdict
 from metamath.parallel import map_theorems
@@ -82,12 +81,12 @@ from metamath.reader import scan
 from metamath.verify import check, dv_violations
 from metamath.write import WIDTH, proof_indent
 
-__all__ = ["RewriteError", "NewTheorem", "Pattern", "Dag", "RewriteResult", "load_theorems",
+from .theorems import (TheoremsFileError, block, hypothesis_labels, insert_theorems, load_theorems,
+                       normal_proof_text, outer_floats)
+
+__all__ = ["RewriteError", "NewTheorem", "Pattern", "Dag", "RewriteResult",
            "rewrite_database", "rewrite_file", "match_at", "apply_matches",
            "find_matches", "best_rewrite", "EXHAUSTIVE"]
-
-_LABEL_OK = re.compile(r"[A-Za-z0-9._-]+\Z")
-
 
 class RewriteError(Exception):
     """Rewriting failed (a bad theorems file, a theorem or rewritten proof
@@ -234,39 +233,6 @@ class NewTheorem:
     dep_item: int = -1                          # top-level item of its last dependency
 
 
-def load_theorems(path: str) -> dict:
-    """Read T.json; raise :class:`RewriteError` naming the file on a format problem."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise RewriteError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RewriteError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise RewriteError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("theorems"), list):
-        raise RewriteError(f"{path}: expected an object with a 'theorems' list")
-    for k, t in enumerate(data["theorems"]):
-        where = f"{path}: theorems[{k}]"
-        if not isinstance(t, dict):
-            raise RewriteError(f"{where}: expected an object")
-        for key, typ in (("label", str), ("statement", str), ("proof", list)):
-            if not isinstance(t.get(key), typ):
-                raise RewriteError(f"{where}: missing or invalid {key!r}")
-        for key in ("hypotheses", "dv", "dummies", "variables", "source_proofs"):
-            if key in t and not isinstance(t[key], list):
-                raise RewriteError(f"{where}: {key!r} must be a list")
-        for h in t.get("hypotheses", []):
-            if not isinstance(h, dict) or not isinstance(h.get("label"), str) \
-                    or not isinstance(h.get("statement"), str):
-                raise RewriteError(f"{where}: each hypothesis needs 'label' and 'statement'")
-        for p in t.get("dv", []):
-            if not (isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)):
-                raise RewriteError(f"{where}: each 'dv' entry must be a pair of variables")
-    return data
-
-
 # ================================================================== layout of the file
 @dataclass
 class _Layout:
@@ -319,21 +285,21 @@ def _layout(db: Database) -> _Layout:
 
 
 # ================================================================== preparing the new theorems
-def _top_floats(db: Database) -> dict[str, str]:
+def _outer_floats(db: Database) -> dict[str, str]:
     """variable -> label of its outermost-scope ``$f``."""
-    return {st.expr[1]: l for l, st in db.statements.items() if st.kind == "f" and st.depth == 0}
+    return {v: f for _, v, f, _ in outer_floats(db)}
 
 
 def _plan(db: Database, data: dict, tpath: str) -> list[NewTheorem]:
     """Validate T.json against the database; pick collision-free labels."""
     taken = set(db.statements) | db.constants | db.variables
-    floats = _top_floats(db)
+    floats = _outer_floats(db)
     symbols = db.constants | db.variables
     out: list[NewTheorem] = []
     for k, t in enumerate(data["theorems"]):
         proposed = t["label"]
         where = f"{tpath}: theorem {proposed!r}"
-        if not _LABEL_OK.match(proposed):
+        if not LABEL_OK.match(proposed):
             raise RewriteError(f"{where}: invalid label (letters, digits, '.', '-', '_' only)")
         hyps_in = t.get("hypotheses", [])
         # the theorem and its hypotheses (label.1, label.2, ...) must all be free
@@ -341,7 +307,7 @@ def _plan(db: Database, data: dict, tpath: str) -> list[NewTheorem]:
         n = 1
         while True:
             label = base if n == 1 else f"{base}-{n}"
-            names = [f"{label}.{i + 1}" for i in range(len(hyps_in))]
+            names = hypothesis_labels(label, len(hyps_in))
             if label not in taken and not any(h in taken for h in names):
                 break
             n += 1
@@ -385,39 +351,6 @@ def _plan(db: Database, data: dict, tpath: str) -> list[NewTheorem]:
     return out
 
 
-def _block(th: NewTheorem, indent: str, proof_text: str, comment: str) -> str:
-    """The ``${ ... $}`` text of a new theorem; ``proof_text`` follows ``$=``."""
-    i2 = indent + "  "
-    lines = [indent + "${"]
-    for h, e in th.hyps:
-        lines.append(f"{i2}{h} $e {' '.join(e)} $.")
-    for a, b in th.dv:
-        lines.append(f"{i2}$d {a} {b} $.")
-    lines.append(_wrap_comment(comment, i2))
-    lines.append(f"{i2}{th.label} $p {' '.join(th.statement)} $={proof_text}")
-    lines.append(indent + "$}")
-    return "\n".join(lines)
-
-
-def _wrap_comment(text: str, indent: str, width: int = 79) -> str:
-    words: list[str] = []
-    for w in text.replace("$", "").split():  # keep "~ label" (a set.mm link) on one line
-        if words and words[-1] == "~":
-            words[-1] += " " + w
-        else:
-            words.append(w)
-    lines: list[str] = []
-    line = indent + "$("
-    for w in words + ["$)"]:
-        if len(line) + 1 + len(w) > width and line.strip() != "$(":
-            lines.append(line)
-            line = indent + "  " + w
-        else:
-            line += " " + w
-    lines.append(line)
-    return "\n".join(lines)
-
-
 def _comment(th: NewTheorem, uses: int, proofs: int) -> str:
     src = th.source_proofs
     shown = " ".join(f"~ {s}" for s in src[:12]) + (f" and {len(src) - 12} more" if len(src) > 12 else "")
@@ -432,14 +365,12 @@ def _probe(db: Database, plans: list[NewTheorem], tpath: str, layout: _Layout) -
     """Append every new theorem (normal proof) to the database text, parse and
     verify them: this gives their frames (from the one place that computes
     them) and their proof trees, the patterns."""
-    text = db.files[0].text
-    blocks = [_block(th, "", " " + " ".join(th.proof) + " $.", "probe") for th in plans]
-    probe_text = text + ("\n" if not text.endswith("\n") else "") + "\n".join(blocks) + "\n"
+    blocks = [block(th.label, th.statement, th.hyps, th.dv, normal_proof_text(th.proof)) for th in plans]
     try:
-        pdb = Database.from_string(probe_text, tpath)
+        pdb = Database.from_string(insert_theorems(db, blocks), tpath)
     except MMError as exc:
         raise RewriteError(f"{tpath}: the new theorems do not fit the database: {exc.message}") from None
-    floats = _top_floats(db)
+    floats = _outer_floats(db)
     for th in plans:
         st = pdb.statements[th.label]
         try:
@@ -964,7 +895,8 @@ def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theo
             proof = own[t][0].to_proof(th.label) if t in own else th.own_proof
             lab, letters = compress_proof(proof, list(th.frame_hyps))
             body = format_proof_body(lab, letters, indent=len(ind) + 4)
-            pieces.append(_block(th, ind, body, _comment(th, uses[t], proofs[t])))
+            pieces.append(block(th.label, th.statement, th.hyps, th.dv, body, _comment(th, uses[t], proofs[t]),
+                                ind))
         if at_end:
             pos = len(text)
             chunk = ("\n" if not text.endswith("\n") else "") + "\n" + "\n\n".join(pieces) + "\n"
@@ -1056,7 +988,10 @@ def _item_label(db: Database, layout: _Layout, it: int) -> str | None:
 def rewrite_file(db_path: str, theorems_path: str, out: str, use_metamath: bool = True,
                  jobs: int | None = None, progress: bool = False, log=None) -> RewriteResult:
     """``mmrefactor rewrite``: read the database and T.json, rewrite, verify, write ``out``."""
-    data = load_theorems(theorems_path)
+    try:
+        data = load_theorems(theorems_path)
+    except TheoremsFileError as exc:
+        raise RewriteError(str(exc)) from None
     if os.path.exists(out) and os.path.realpath(out) == os.path.realpath(db_path):
         raise RewriteError(f"{out}: refusing to overwrite the input database")
     db = Database.from_file(db_path)

@@ -12,7 +12,8 @@ from metamath import Database
 from refactor.baselines.frequent import count_shapes, enumerate_shapes, frequent_shapes
 from refactor.baselines.stitch import StitchUnavailable, _inline, _to_shape, parse_sexpr, stitch_shapes, to_sexpr
 from refactor.cli import main
-from refactor.extract import Library, extract, verify_json
+from refactor.extract import Library, extract
+from refactor.theorems import verify_entries
 from refactor.generalize import shape_steps
 
 SET_PROP = os.environ.get("MMR_TEST_SETPROP",
@@ -66,7 +67,7 @@ def test_frequent_counts_match_the_library_and_theorems_verify(db, library):
     assert freq == sorted(freq, reverse=True)
     res = extract(db, shapes, "frequent", top=4, library=library, stop_after_new=4, batch=8)
     assert len(res.theorems) == 4 and res.new >= 4
-    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+    assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
 
 
 def test_stitch_sexpr_round_trip_and_inlining():
@@ -97,7 +98,7 @@ def test_stitch_gives_verified_theorems_or_a_clear_error(db, library, tmp_path, 
     assert all(s is not None for s, _ in shapes)
     res = extract(db, shapes, "stitch", top=6, library=library)
     assert res.candidates == len(set(s for s, _ in shapes))
-    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+    assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
     for t in res.theorems:
         assert t["uses"] >= 1
     out = tmp_path / "T.json"

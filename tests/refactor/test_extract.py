@@ -5,7 +5,6 @@ the generalisation keeps variables apart that the source instance identified;
 a `$d` the theorem needs is derived from its proof (and is really needed)."""
 import json
 import os
-import subprocess
 
 import pytest
 
@@ -14,11 +13,11 @@ from metamath.unify import match
 from metamath.verify import check
 from refactor.cli import main
 from refactor.expansion import proof_tree
-from refactor.extract import (Library, extract, fragments_from_positive, insert_theorems, json_block,
-                              theorem_block, verify_json, verify_theorems)
+from refactor.extract import Library, extract, fragments_from_positive
+from refactor.theorems import entry_block, insert_theorems, theorem_block, verify_entries, verify_theorems
 from refactor.generalize import GeneralizeError, canonical, concrete, generalize
 
-from conftest import metamath_exe
+from conftest import metamath_verdict
 
 SET_PROP = os.environ.get("MMR_TEST_SETPROP",
                           os.path.join(os.path.dirname(__file__), "..", "..", "data", "set-prop.mm"))
@@ -37,13 +36,10 @@ def library(db):
 
 
 def _metamath_accepts(text: str, tmp_path, name: str = "x.mm") -> tuple[bool, str]:
-    exe = metamath_exe()
     path = tmp_path / name
     path.write_text(text)
-    out = subprocess.run([exe, f'read "{path}"', "verify proof *", "exit"], capture_output=True, text=True,
-                         timeout=120).stdout
-    # metamath.exe 0.195 still ends with "All proofs ... verified" after a $d violation: look for errors too
-    return "All proofs in the database were verified" in out and "?Error" not in out, out
+    verdict = metamath_verdict(path)
+    return verdict.accepted, verdict.output
 
 
 def _positive_nodes(db, tree, root, shape):
@@ -260,8 +256,8 @@ def test_cli_frequent_contract(tmp_path, capsys):
         keys.add(canonical(db, tuple(t["statement"].split()), [tuple(h["statement"].split())
                                                                   for h in t["hypotheses"]]))
     assert len(keys) == 5
-    assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
-    ok, log = _metamath_accepts(insert_theorems(db, [json_block(t) for t in data["theorems"]]), tmp_path)
+    assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+    ok, log = _metamath_accepts(insert_theorems(db, [entry_block(t) for t in data["theorems"]]), tmp_path)
     assert ok, log[-2000:]
     # bad input: a clear message, no traceback, nothing written
     bad = tmp_path / "none.json"
@@ -287,7 +283,7 @@ def test_gnn_path_end_to_end(tmp_path, capsys):
         assert data["candidates"] == data["valid"] + data["failed"] + data["single_step"]
         assert data["valid"] >= data["new"] + data["rediscoveries"] and data["new"] >= len(data["theorems"])
         assert len(data["theorems"]) == min(6, data["new"])
-        assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+        assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
         saved = [t["nodes_saved"] for t in data["theorems"]]
         assert saved == sorted(saved, reverse=True)
         for t in data["theorems"]:
@@ -321,5 +317,5 @@ def test_concrete_instance_when_no_general_theorem(tmp_path):
     assert t["statement"] == "|- ( ph -> ph )" and not t["general"] and t["uses"] == 1
     assert [h["statement"] for h in t["hypotheses"]] == [
         "|- ( ph -> ps )", "|- ( ps -> ch )", "|- ( ch -> th )", "|- ( th -> ph )"]
-    ok, out = _metamath_accepts(insert_theorems(db, [json_block(t)]), tmp_path, "concrete.mm")
+    ok, out = _metamath_accepts(insert_theorems(db, [entry_block(t)]), tmp_path, "concrete.mm")
     assert ok, out[-2000:]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
 from conftest import ROOT, metamath_exe, metamath_verdict
@@ -17,7 +16,8 @@ from conftest import ROOT, metamath_exe, metamath_verdict
 from metamath.database import Database
 from metamath.verify import check, verify_all
 from refactor.cli import main
-from refactor.rewrite import (Dag, RewriteError, _Binder, best_rewrite, load_theorems, rewrite_file)
+from refactor.rewrite import (Dag, RewriteError, _Binder, best_rewrite, rewrite_file)
+from refactor.theorems import TheoremsFileError, load_theorems
 
 DATA = os.path.join(ROOT, "tests", "data")
 PROP = os.path.join(DATA, "rewrite-prop.mm")
@@ -51,11 +51,7 @@ def _sha(path) -> str:
 
 
 def _metamath_accepts(path) -> bool:
-    exe = metamath_exe()
-    out = subprocess.run([exe, f'read "{path}"', "verify proof *", "exit"], stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True).stdout
-    return "All proofs in the database were verified" in out and not any(
-        l.startswith("?") and not l.startswith("?Warning") for l in out.splitlines())
+    return metamath_verdict(path).accepted
 
 
 def _rewrite_cli(capsys, db, tpath, out) -> dict:
@@ -308,9 +304,9 @@ def test_best_rewrite_tries_orders():
 def test_load_theorems_errors(tmp_path):
     p = tmp_path / "T.json"
     p.write_text(json.dumps({"theorems": [{"label": "x"}]}))
-    with pytest.raises(RewriteError, match="statement"):
+    with pytest.raises(TheoremsFileError, match="statement"):
         load_theorems(str(p))
-    with pytest.raises(RewriteError, match="not found"):
+    with pytest.raises(TheoremsFileError, match="not found"):
         load_theorems(str(tmp_path / "missing.json"))
 
 
