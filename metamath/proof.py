@@ -32,9 +32,9 @@ nodes); every expanding method takes ``max_nodes`` and raises
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from .database import Database
@@ -128,22 +128,33 @@ class ProofTree:
             i = nodes[i].children[-1]
         return i + 1
 
+    def postorder(self, root: int = 0) -> list[int]:
+        """The nodes of the subtree at ``root`` in reverse Polish order."""
+        nodes = self.nodes
+        return list(postorder(root, lambda i: nodes[i].children))
+
     def rpn(self, root: int = 0) -> list[str]:
         """The labels of the subtree at ``root`` in reverse Polish order: a normal proof."""
         if self.essential:
             raise ValueError(f"{self.theorem}: the essential-only view is not a proof (syntax steps dropped)")
         nodes = self.nodes
-        out: list[str] = []
-        stack: list[tuple[int, bool]] = [(root, False)]
-        while stack:
-            i, done = stack.pop()
-            if done or not nodes[i].children:
-                out.append(nodes[i].label)
-                continue
-            stack.append((i, True))
-            for c in reversed(nodes[i].children):
-                stack.append((c, False))
-        return out
+        return [nodes[i].label for i in self.postorder(root)]
+
+    def essential_view(self) -> tuple["ProofTree", list[int]]:
+        """The tree without syntax nodes (see :func:`kept_children`) and, for each
+        of its nodes, its index in this tree."""
+        nodes = self.nodes
+        kids = kept_children(nodes, 0, lambda i: not nodes[i].syntax)
+        roots = kids[0] if nodes[0].syntax else [0]
+        out: list[TreeNode] = []
+        old: list[int] = []
+        for i, p, pos, depth in _preorder(kids.__getitem__, *roots):
+            n = nodes[i]
+            out.append(TreeNode(n.label, n.kind, n.expr, [], p, pos, depth, n.source, n.syntax))
+            old.append(i)
+            if p >= 0:
+                out[p].children.append(len(out) - 1)
+        return ProofTree(self.theorem, out, True), old
 
     def to_proof(self) -> "Proof":
         """The tree as a :class:`Proof` (canonical hash-consed DAG, see :meth:`Proof.dag`)."""
@@ -154,15 +165,64 @@ class ProofTree:
 
 @dataclass
 class Proof:
+    """A proof as a DAG of steps, children before parents (see the module docstring).
+
+    A canonical DAG (:meth:`dag`) grows by :meth:`add`, which hash-conses: a
+    step with the same label and children as an existing node is that node.
+    Expanded-tree sizes are kept per node as nodes are added.
+    """
+
     theorem: str
     nodes: list[ProofNode]
     root: int
+    _index: dict | None = field(default=None, repr=False, compare=False)
+    _sizes: list[int] = field(default_factory=list, repr=False, compare=False)
+    _by_label: dict | None = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add(self, label: str, children: tuple[int, ...], expr: tuple[str, ...]) -> int:
+        """The id of the node applying ``label`` to ``children``, added when new."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for i, n in enumerate(self.nodes):
+                index.setdefault((n.label, n.children), i)
+        key = (label, children)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(self.nodes)
+            self.nodes.append(ProofNode(label, expr, children))
+            self._by_label = None
+        return i
+
+    def nodes_with(self, label: str) -> list[int]:
+        """The nodes applying ``label`` (an index built on first use)."""
+        if self._by_label is None:
+            idx: dict[str, list[int]] = {}
+            for i, n in enumerate(self.nodes):
+                idx.setdefault(n.label, []).append(i)
+            self._by_label = idx
+        return self._by_label.get(label, [])
+
+    def reachable(self) -> list[int]:
+        """The ids of the nodes the root uses, in increasing order."""
+        nodes = self.nodes
+        seen = [False] * len(nodes)
+        seen[self.root] = True
+        for i in range(self.root, -1, -1):
+            if seen[i]:
+                for c in nodes[i].children:
+                    seen[c] = True
+        return [i for i, s in enumerate(seen) if s]
 
     def sizes(self) -> list[int]:
-        """Expanded-tree size of every node (computed on the DAG)."""
-        size = [0] * len(self.nodes)
-        for i, n in enumerate(self.nodes):
-            size[i] = 1 + sum(size[c] for c in n.children)
+        """Expanded-tree size of every node (computed on the DAG, kept as it grows)."""
+        size = self._sizes
+        nodes = self.nodes
+        for i in range(len(size), len(nodes)):
+            size.append(1 + sum(size[c] for c in nodes[i].children))
         return size
 
     def tree_size(self) -> int:
@@ -183,47 +243,51 @@ class Proof:
             n = self.tree_size()
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes)
-        return self._expand(db, essential=False)
+        nodes = self.nodes
+        return self._expand(db, lambda d: nodes[d].children, [self.root], False)
 
     def essential_tree(self, db: "Database", max_nodes: int | None = None) -> ProofTree:
         """The expanded tree without syntax nodes (pre-order, root = 0)."""
-        if self.nodes[self.root].expr[0] in db.syntax_typecodes:
+        syn = db.syntax_typecodes
+        if self.nodes[self.root].expr[0] in syn:
             raise ValueError(f"{self.theorem}: proves a syntax statement; its essential view is empty")
         if max_nodes is not None:
-            n = self.essential_size(db.syntax_typecodes)
+            n = self.essential_size(syn)
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes, "essential proof tree")
-        return self._expand(db, essential=True)
+        kids = self._essential_children(syn)
+        return self._expand(db, kids.__getitem__, [self.root], True)
 
-    def _expand(self, db: "Database", essential: bool) -> ProofTree:
+    def _essential_children(self, syntax_typecodes) -> dict[int, list[int]]:
+        nodes = self.nodes
+        return kept_children(nodes, self.root, lambda d: nodes[d].expr[0] not in syntax_typecodes)
+
+    def _expand(self, db: "Database", children, roots: list[int], essential: bool) -> ProofTree:
         dag = self.nodes
         syntax_tc = db.syntax_typecodes
         kinds: dict[str, Kind] = {}
         out: list[TreeNode] = []
-        # (DAG id, parent tree index, depth); children pushed in reverse so they pop in order
-        stack: list[tuple[int, int, int]] = [(self.root, -1, 0)]
-        while stack:
-            d, p, depth = stack.pop()
+        for d, p, pos, depth in _preorder(children, *roots):
             n = dag[d]
-            syn = n.expr[0] in syntax_tc
-            if essential and syn:
-                me, below = p, depth  # dropped: its children hang from the nearest kept ancestor
-            else:
-                k = kinds.get(n.label)
-                if k is None:
-                    k = kinds[n.label] = node_kind(db, n.label)
-                me = len(out)
-                if p >= 0:
-                    siblings = out[p].children
-                    out.append(TreeNode(n.label, k, n.expr, [], p, len(siblings), depth, d, syn))
-                    siblings.append(me)
-                else:
-                    out.append(TreeNode(n.label, k, n.expr, [], -1, 0, depth, d, syn))
-                below = depth + 1
-            ch = n.children
-            for j in range(len(ch) - 1, -1, -1):
-                stack.append((ch[j], me, below))
+            k = kinds.get(n.label)
+            if k is None:
+                k = kinds[n.label] = node_kind(db, n.label)
+            out.append(TreeNode(n.label, k, n.expr, [], p, pos, depth, d, n.expr[0] in syntax_tc))
+            if p >= 0:
+                out[p].children.append(len(out) - 1)
         return ProofTree(self.theorem, out, essential)
+
+    def essential(self, syntax_typecodes) -> tuple["Proof", list[int]]:
+        """The DAG without syntax steps: one node per essential node the root
+        reaches, its children the nearest essential nodes below it (no
+        hash-consing: nodes that differ only in syntax stay apart), and, per
+        node, the id of the node of this DAG it comes from."""
+        kids = self._essential_children(syntax_typecodes)
+        order = list(dag_postorder(self.root, kids.__getitem__))
+        new = {d: i for i, d in enumerate(order)}
+        nodes = self.nodes
+        out = [ProofNode(nodes[d].label, nodes[d].expr, tuple(new[c] for c in kids[d])) for d in order]
+        return Proof(self.theorem, out, new[self.root]), order
 
     def dag(self) -> "Proof":
         """The canonical hash-consed DAG: one node per distinct subproof.
@@ -242,19 +306,81 @@ class Proof:
             n = self.tree_size()
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes, "normal proof")
-        dag = self.nodes
-        out: list[str] = []
-        stack: list[tuple[int, bool]] = [(self.root, False)]
-        while stack:
-            d, done = stack.pop()
-            n = dag[d]
-            if done or not n.children:
-                out.append(n.label)
-                continue
+        nodes = self.nodes
+        return [nodes[d].label for d in postorder(self.root, lambda d: nodes[d].children)]
+
+
+# ------------------------------------------------------------------ walks
+def postorder(root, children) -> Iterator:
+    """Every node of the tree at ``root`` expanded, children before parents
+    (reverse Polish order); a node shared in a DAG comes once per use.
+    ``children(x)``: the children of ``x`` in order (ids, or nodes)."""
+    stack = [(root, False)]
+    while stack:
+        x, done = stack.pop()
+        kids = children(x)
+        if done or not kids:
+            yield x
+            continue
+        stack.append((x, True))
+        for c in reversed(kids):
+            stack.append((c, False))
+
+
+def dag_postorder(root: int, children) -> Iterator[int]:
+    """Every node reachable from ``root`` once, children before parents, in the
+    order in which a left-to-right walk of the expanded tree first finishes them."""
+    done_ids: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        d, done = stack.pop()
+        if d in done_ids:
+            continue
+        kids = children(d)
+        if not done and kids:
             stack.append((d, True))
-            for c in reversed(n.children):
-                stack.append((c, False))
-        return out
+            for c in reversed(kids):
+                if c not in done_ids:
+                    stack.append((c, False))
+            continue
+        done_ids.add(d)
+        yield d
+
+
+def kept_children(nodes, root: int, keep) -> dict[int, list[int]]:
+    """The view of a proof (tree or DAG) without the nodes ``keep`` rejects:
+    for each kept node ``root`` reaches, the nearest kept nodes below it, in
+    order (a dropped node's children hang from its nearest kept ancestor).
+    The root is always listed (its kept descendants when it is dropped)."""
+    below: dict[int, tuple[int, ...]] = {}
+    out: dict[int, list[int]] = {}
+    for i in dag_postorder(root, lambda d: nodes[d].children):
+        kids: list[int] = []
+        for c in nodes[i].children:
+            kids.extend(below[c])
+        if keep(i):
+            below[i] = (i,)
+            out[i] = kids
+        else:
+            below[i] = tuple(kids)
+            if i == root:
+                out[i] = kids
+    return out
+
+
+def _preorder(children, *roots: int) -> Iterator[tuple[int, int, int, int]]:
+    """(node, parent index in the output, position among its siblings, depth) of the
+    tree expanded from ``roots`` by ``children``, in pre-order."""
+    stack = [(r, -1, 0, 0) for r in reversed(roots)]
+    k = 0
+    while stack:
+        d, p, pos, depth = stack.pop()
+        yield d, p, pos, depth
+        me = k
+        k += 1
+        ch = children(d)
+        for j in range(len(ch) - 1, -1, -1):
+            stack.append((ch[j], me, j, depth + 1))
 
 
 def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_only: bool = True) -> list[str]:
@@ -263,33 +389,31 @@ def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_
 
     ``kinds`` maps a label to its statement kind (``f``/``e``/``a``/``p``).
     """
-    lines: list[tuple[int, int, str, str, str, list[int]]] = []
     nodes = proof.nodes
-    # iterative post-order walk of the expanded tree
-    stack: list[tuple[int, int, bool]] = [(proof.root, 0, False)]
-    numbers: list[int] = []
+    if essential_only:
+        kept = proof._essential_children(syntax_typecodes)
+        children = kept.__getitem__
+        shown = nodes[proof.root].expr[0] not in syntax_typecodes
+        roots = [proof.root] if shown else kept[proof.root]
+    else:
+        children = lambda d: nodes[d].children  # noqa: E731
+        roots = [proof.root]
     out: list[str] = []
-    counter = 0
-    pending: list[list[int]] = [[]]
-    while stack:
-        nid, depth, done = stack.pop()
-        node = nodes[nid]
-        shown = not (essential_only and node.expr[0] in syntax_typecodes)
-        if not done:
-            stack.append((nid, depth, True))
-            pending.append([])
-            for c in reversed(node.children):
-                stack.append((c, depth + 1 if shown else depth, False))
-            continue
-        kids = pending.pop()
-        if not shown:
-            pending[-1].extend(kids)
-            continue
-        counter += 1
-        hyps = ",".join(str(k) for k in kids)
-        out.append(f"{counter:>5} {hyps:>12} {'  ' * depth}{node.label:<12} ${kinds.get(node.label, '?')} "
-                   f"{' '.join(node.expr)}")
-        pending[-1].append(counter)
+    for r in roots:
+        number: dict[int, int] = {}  # tree position -> line number
+        tree = list(_preorder(children, r))
+        # a node's line follows its children's: number the tree in post-order
+        kids: list[list[int]] = [[] for _ in tree]
+        for t, (_, p, _, _) in enumerate(tree):
+            if p >= 0:
+                kids[p].append(t)
+        for t in postorder(0, kids.__getitem__):
+            d, _, _, depth = tree[t]
+            node = nodes[d]
+            number[t] = len(out) + 1
+            hyps = ",".join(str(number[c]) for c in kids[t])
+            out.append(f"{number[t]:>5} {hyps:>12} {'  ' * depth}{node.label:<12} "
+                       f"${kinds.get(node.label, '?')} {' '.join(node.expr)}")
     return out
 
 
@@ -300,26 +424,10 @@ def hash_cons(theorem: str, nodes, root: int) -> Proof:
     ``nodes`` may be a tree's or a DAG's: anything with ``label``, ``expr`` and
     ``children`` (indices into ``nodes``).
     """
+    out = Proof(theorem, [], -1)
     new: dict[int, int] = {}
-    index: dict[tuple, int] = {}
-    out: list[ProofNode] = []
-    stack: list[tuple[int, bool]] = [(root, False)]
-    while stack:
-        d, done = stack.pop()
-        if d in new:
-            continue
+    for d in dag_postorder(root, lambda d: nodes[d].children):
         n = nodes[d]
-        if not done and n.children:
-            stack.append((d, True))
-            for c in reversed(n.children):
-                if c not in new:
-                    stack.append((c, False))
-            continue
-        kids = tuple(new[c] for c in n.children)
-        key = (n.label, kids)
-        j = index.get(key)
-        if j is None:
-            j = index[key] = len(out)
-            out.append(ProofNode(n.label, n.expr, kids))
-        new[d] = j
-    return Proof(theorem, out, new[root])
+        new[d] = out.add(n.label, tuple(new[c] for c in n.children), n.expr)
+    out.root = new[root]
+    return out
