@@ -24,8 +24,9 @@ def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterab
     """Yield ``(label, fn(db, label))`` in label order, in parallel when it pays.
 
     Results stream back as they are done, so a caller can write them out
-    instead of holding them all. ``fn`` must be a module-level function
-    (workers find it by fork). A progress bar goes to stderr when ``desc``
+    instead of holding them all. ``fn`` may be any callable, a
+    ``functools.partial`` carrying its context included: workers inherit it
+    by fork, nothing is pickled. A progress bar goes to stderr when ``desc``
     is given.
     """
     global _STATE

@@ -16,7 +16,9 @@ from conftest import ROOT, metamath_exe, metamath_verdict
 from metamath.database import Database
 from metamath.verify import check, verify_all
 from refactor.cli import main
-from refactor.rewrite import (Dag, RewriteError, _Binder, best_rewrite, rewrite_file)
+from metamath.proof import Proof
+from refactor.match import Binder, best_rewrite
+from refactor.rewrite import RewriteError, rewrite_file
 from refactor.theorems import TheoremsFileError, load_theorems
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -272,28 +274,25 @@ def test_unbound_hypothesis_and_variable_come_from_unification(tmp_path, capsys)
 
 def test_syntax_proof_from_the_grammar():
     db = Database.from_file(PROP)
-    dag = Dag.from_proof(check(db, "th2", record=True))
+    dag = check(db, "th2", record=True).dag()
     n = len(dag)
-    b = _Binder(db, "th2", dag)
+    b = Binder(db, "th2", dag)
     assert b.syntax_proof(("wff", "ph")) < n  # one of the proof's own steps
     i = b.syntax_proof(("wff", "-.", "(", "th", "->", "-.", "ph", ")"))
     assert i >= n  # built from the grammar
-    assert dag.exprs[i] == ("wff", "-.", "(", "th", "->", "-.", "ph", ")")
-    assert _rpn(dag, i) == ["wth", "wph", "wn", "wi", "wn"]
-
-
-def _rpn(dag: Dag, i: int) -> list[str]:
-    return [l for c in dag.kids[i] for l in _rpn(dag, c)] + [dag.labels[i]]
+    assert dag.nodes[i].expr == ("wff", "-.", "(", "th", "->", "-.", "ph", ")")
+    assert Proof("th2", dag.nodes, i).rpn() == ["wth", "wph", "wn", "wi", "wn"]
 
 
 def test_best_rewrite_tries_orders():
-    from refactor.rewrite import _layout, _plan, _probe
+    from refactor.layout import layout
+    from refactor.rewrite import _plan, _probe
 
     db = Database.from_file(PROP)
     data = {"theorems": [A1I, A1I2]}  # indices 0 and 1
     plans = _plan(db, data, "T.json")
-    _probe(db, plans, "T.json", _layout(db))
-    dag = Dag.from_proof(check(db, "th1", record=True))
+    _probe(db, plans, "T.json", layout(db))
+    dag = check(db, "th1", record=True).dag()
     new, steps = best_rewrite(db, "th1", dag, plans)
     assert [s[0] for s in steps] == [1] and new.tree_size() == 5
     # limited to greedy, the first step is still the bigger saving here
