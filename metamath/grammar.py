@@ -739,11 +739,15 @@ def _syntax_theorem_tree(db: Database, label: str) -> SyntaxTree:
     return t
 
 
-def _instantiate(tree: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
-    """Replace the ``$f`` leaves of ``tree`` by the trees in ``subst``."""
+def instantiate(tree: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
+    """Replace the leaves of ``tree`` named in ``subst`` (``$f`` labels, or
+    metavariables) by the trees given there."""
     if not tree.children:
         return subst.get(tree.label, tree)
-    return SyntaxTree(tree.label, tuple([_instantiate(c, subst) for c in tree.children]))
+    return SyntaxTree(tree.label, tuple([instantiate(c, subst) for c in tree.children]))
+
+
+_instantiate = instantiate  # the name this module's agreement checks call it by
 
 
 @dataclass

@@ -44,17 +44,18 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Iterable
 
 from metamath.database import Database
 from metamath.errors import MMError, ProofError
 from metamath.grammar import Grammar
 from metamath.parallel import map_theorems
-from metamath.proof import TreeTooLarge
+from metamath.proof import Proof, ProofTree, TreeNode, TreeTooLarge, node_kind
 from metamath.unify import match, terms
 from metamath.verify import check
 
-from .expansion import Example, Tree, proof_tree
+from .expansion import Example, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
 from .theorems import hypothesis_labels, verify_theorems
@@ -74,21 +75,18 @@ class Fragment:
     shape: Shape
     theorem: str
     root: int
-    tree: Tree | None = None
+    tree: ProofTree | None = None
 
 
-def _is_syntax(db: Database, expr: tuple[str, ...]) -> bool:
-    return expr[0] in db.syntax_typecodes
-
-
-def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "",
+def fragments_from_positive(db: Database, tree: ProofTree, positive, theorem: str = "",
                             strict: bool = False, keep_tree: bool = True) -> list[Fragment]:
     """The fragments (shapes with at least one step) that positive nodes of a full
     proof tree make, REFACTOR's way (see the module docstring).
 
     ``positive``: a collection of node indices or a per-node sequence of bools.
     """
-    n = len(tree.labels)
+    nodes = tree.nodes
+    n = len(nodes)
     if isinstance(positive, (list, tuple)) and len(positive) == n and all(isinstance(p, bool) for p in positive):
         pos = [bool(p) for p in positive]
     else:
@@ -96,22 +94,18 @@ def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "
         for i in positive:
             pos[i] = True
     stmts = db.statements
-    ess = [not _is_syntax(db, e) for e in tree.exprs]
-    parent = [-1] * n
-    for i, kids in enumerate(tree.children):
-        for c in kids:
-            parent[c] = i
-    roots = [i for i in range(n) if pos[i] and ess[i] and not (parent[i] >= 0 and pos[parent[i]])]
+    ess = [not nd.syntax for nd in nodes]
+    roots = [i for i in range(n) if pos[i] and ess[i] and not (nodes[i].parent >= 0 and pos[nodes[i].parent])]
     out: list[Fragment] = []
     todo = list(roots)
     while todo:
         r = todo.pop(0)
 
         def build(v: int):
-            kids = tree.children[v]
+            kids = nodes[v].children
             ek = [c for c in kids if ess[c]]
             sk = [c for c in kids if not ess[c]]
-            st = stmts[tree.labels[v]]
+            st = stmts[nodes[v].label]
             if st.kind in "ef":
                 return None
             if not ek:
@@ -119,80 +113,53 @@ def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "
                     return None  # a cut point: its (syntax) children are all outside
                 if strict and sk and not all(pos[c] for c in sk):
                     return None
-                return (tree.labels[v], ())
+                return (nodes[v].label, ())
             inside = [pos[c] for c in ek]
             if not any(inside):
                 return None
             if not all(inside) or (strict and sk and not all(pos[c] for c in sk)):
                 todo.extend(c for c in ek if pos[c])  # trimmed: inside children start anew
                 return None
-            return (tree.labels[v], tuple(build(c) for c in ek))
+            return (nodes[v].label, tuple(build(c) for c in ek))
 
         shape = build(r)
         if shape is not None:
-            out.append(Fragment(shape, theorem or getattr(tree, "theorem", ""), r, tree if keep_tree else None))
+            out.append(Fragment(shape, theorem or tree.theorem, r, tree if keep_tree else None))
     return out
 
 
-# ------------------------------------------------------------------ the library's essential trees
-@dataclass
-class EssentialTree:
-    """A proof's essential steps as a DAG: one node per distinct essential subproof
-    (the canonical hash-consed DAG of :meth:`metamath.proof.Proof.dag`, syntax
-    steps dropped), parents before children, the root first. ``children`` are
-    a step's essential hypotheses' proofs in order; ``dag_ids`` the nodes' ids
-    in the canonical DAG. A subproof used twice is one node, as in a
-    compressed proof, so counts over it are not inflated by expansion.
-    """
-
-    labels: list[str]
-    children: list[list[int]]
-    dag_ids: list[int]
-
-
-def _library_entry(db: Database, label: str):
-    """The essential DAG of one proof (None: too big, not a ``|-`` proof, or not verified)."""
+# ------------------------------------------------------------------ the library's essential DAGs
+def _library_entry(max_nodes: int | None, db: Database, label: str) -> tuple[Proof, list[int]] | None:
+    """The essential DAG of one proof (:meth:`metamath.proof.Proof.essential` of its
+    canonical DAG) and its nodes' ids in the canonical DAG; None when it is over
+    ``max_nodes``, not a ``|-`` proof, or not verified."""
     try:
         proof = check(db, label, record=True).dag()
     except (ProofError, MMError):
         return None
-    nodes = proof.nodes
-    syn = db.syntax_typecodes
-    if nodes[proof.root].expr[0] in syn:
+    if proof.nodes[proof.root].expr[0] in db.syntax_typecodes:
         return None
-    post: list[int] = []
-    seen: set[int] = set()
-    stack = [(proof.root, False)]
-    while stack:
-        d, done = stack.pop()
-        if done:
-            post.append(d)
-            continue
-        if d in seen:
-            continue
-        seen.add(d)
-        stack.append((d, True))
-        for c in reversed(nodes[d].children):
-            if c not in seen and nodes[c].expr[0] not in syn:
-                stack.append((c, False))
-    cap = _LIB_CTX.get("max_nodes")
-    if cap is not None and len(post) > cap:
+    ess, sources = proof.essential(db.syntax_typecodes)
+    if max_nodes is not None and len(ess) > max_nodes:
         return None
-    order = post[::-1]  # reverse post-order: parents before children
-    index = {d: i for i, d in enumerate(order)}
-    return EssentialTree([nodes[d].label for d in order],
-                         [[index[c] for c in nodes[d].children if c in index] for d in order], order)
-
-
-_LIB_CTX: dict = {}
+    return ess, sources
 
 
 @dataclass
 class Library:
-    """Every proof's essential tree, indexed by label for shape matching."""
+    """Every proof's essential steps as a DAG, indexed by label for shape matching.
+
+    ``dags[k]``: proof ``k``'s essential DAG: one node per distinct essential
+    subproof, children before parents, a step's children its essential
+    hypotheses' proofs in order; a subproof used twice is one node, as in a
+    compressed proof, so counts over it are not inflated by expansion.
+    ``sources[k]``: its nodes' ids in the proof's canonical DAG.
+    ``by_label``: label -> (proof, node), each proof's nodes parents first.
+    """
 
     proofs: list[str]
-    trees: list[EssentialTree]
+    dags: list[Proof]
+    sources: list[list[int]] = field(default_factory=list)
     by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: int = 0  # proofs over the size cap (or failing) left out
 
@@ -201,49 +168,45 @@ class Library:
               labels: list[str] | None = None) -> "Library":
         """Essential DAGs of every ``$p`` (those over ``max_nodes`` nodes are left out)."""
         labels = db.theorems() if labels is None else labels
-        _LIB_CTX["max_nodes"] = max_nodes
-        try:
-            res = map_theorems(db, _library_entry, labels, jobs=jobs)
-        finally:
-            _LIB_CTX.clear()
+        res = map_theorems(db, partial(_library_entry, max_nodes), labels, jobs=jobs)
         lib = cls([], [])
         for l in labels:
-            t = res[l]
-            if t is None:
+            if res[l] is None:
                 lib.skipped += 1
                 continue
+            dag, sources = res[l]
             k = len(lib.proofs)
             lib.proofs.append(l)
-            lib.trees.append(t)
-            for i, lab in enumerate(t.labels):
-                lib.by_label.setdefault(lab, []).append((k, i))
+            lib.dags.append(dag)
+            lib.sources.append(sources)
+            for i in range(len(dag) - 1, -1, -1):
+                lib.by_label.setdefault(dag.nodes[i].label, []).append((k, i))
         return lib
 
-    def full_tree(self, db: Database, k: int, max_nodes: int | None = 10 ** 6) -> tuple[Tree, list[int]]:
+    def full_tree(self, db: Database, k: int, max_nodes: int | None = 10 ** 6) -> tuple[ProofTree, list[int]]:
         """Proof ``k``'s full tree (expanded from its canonical DAG) and, for each
         node of its essential DAG, the index of its first occurrence in that tree.
         Raises :class:`metamath.proof.TreeTooLarge` over ``max_nodes``."""
-        pt = check(db, self.proofs[k], record=True).dag().tree(db, max_nodes)
-        tree = Tree([n.label for n in pt.nodes], [n.expr for n in pt.nodes], [list(n.children) for n in pt.nodes])
+        tree = check(db, self.proofs[k], record=True).dag().tree(db, max_nodes)
         first: dict[int, int] = {}
-        for i, n in enumerate(pt.nodes):
+        for i, n in enumerate(tree.nodes):
             first.setdefault(n.source, i)
-        return tree, [first[d] for d in self.trees[k].dag_ids]
+        return tree, [first[d] for d in self.sources[k]]
 
     def nodes(self) -> int:
-        return sum(len(t.labels) for t in self.trees)
+        return sum(len(d) for d in self.dags)
 
     def matches_at(self, k: int, v: int, shape: Shape) -> list[int] | None:
         """The step nodes of ``shape`` matched at node ``v`` of proof ``k``, or None."""
-        t = self.trees[k]
+        nodes = self.dags[k].nodes
         steps: list[int] = []
         todo = [(v, shape)]
         while todo:
             i, s = todo.pop()
             if s is None:
                 continue
-            kids = t.children[i]
-            if t.labels[i] != s[0] or len(kids) != len(s[1]):
+            kids = nodes[i].children
+            if nodes[i].label != s[0] or len(kids) != len(s[1]):
                 return None
             steps.append(i)
             todo.extend(zip(kids, s[1]))
@@ -252,14 +215,14 @@ class Library:
     def occurrences(self, shape: Shape) -> list[tuple[int, int]]:
         """Non-overlapping occurrences (proof index, root node) of ``shape``: in each
         proof's essential DAG, greedily parents first; an occurrence's holes may
-        hold others."""
+        hold others. Sorted by proof, then parents first."""
         by_proof: dict[int, list[int]] = defaultdict(list)
         for k, v in self.by_label.get(shape[0], ()):
             by_proof[k].append(v)
         out = []
         for k, vs in by_proof.items():
             used: set[int] = set()
-            for v in sorted(vs):
+            for v in sorted(vs, reverse=True):
                 if v in used:
                     continue
                 steps = self.matches_at(k, v, shape)
@@ -267,7 +230,7 @@ class Library:
                     continue
                 used.update(steps)
                 out.append((k, v))
-        out.sort()
+        out.sort(key=lambda o: (o[0], -o[1]))
         return out
 
 
@@ -362,7 +325,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
     accept = lambda v, s: t.is_term(types[v], s)  # noqa: E731
     hole_pats = _hole_patterns(th)
     out = []
-    trees: dict[int, tuple[Tree, list[int]] | None] = {}
+    trees: dict[int, tuple[ProofTree, list[int]] | None] = {}
     for k, v in occ:
         if k not in trees:
             try:
@@ -371,7 +334,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
                 trees[k] = None
         if trees[k] is None:
             continue
-        (tree, full), et = trees[k], library.trees[k]
+        (tree, full), et = trees[k], library.dags[k].nodes
         holes: list[int] = []  # in the shape's pre-order, the order of the theorem's hypotheses
         todo = [(v, th.shape)]
         while todo:
@@ -379,12 +342,12 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
             if s is None:
                 holes.append(i)
             else:
-                todo.extend(reversed(list(zip(et.children[i], s[1]))))
+                todo.extend(reversed(list(zip(et[i].children, s[1]))))
         if len(hole_pats) != len(holes):
             continue
         subst: dict | None = {}
         for pat, node in [(th.statement, v)] + list(zip(hole_pats, holes)):
-            subst = next(match(pat, tree.exprs[full[node]], set(th.variables), accept, subst), None)
+            subst = next(match(pat, tree.nodes[full[node]].expr, set(th.variables), accept, subst), None)
             if subst is None:
                 break
         if subst is not None:
@@ -603,33 +566,23 @@ def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, 
 
 
 # ------------------------------------------------------------------ the GNN path
-def _example_of(tree: Tree, theorem: str, db: Database) -> Example:
-    n = len(tree.labels)
-    parent = [-1] * n
-    pos = [0] * n
-    for i, kids in enumerate(tree.children):
-        for k, c in enumerate(kids):
-            parent[c] = i
-            pos[c] = k
-    return Example(theorem, "", list(tree.labels), list(tree.exprs), parent, pos, [0] * n,
-                   [_is_syntax(db, e) for e in tree.exprs])
-
-
-def _tree_of_graph(g, vocab) -> Tree:
+def _tree_of_graph(db: Database, g, vocab) -> ProofTree:
     """A full tree back from a dataset graph (expressions from its tokens)."""
     labels = [vocab.labels[i] for i in g.label.tolist()]
     lens = g.tok_len.tolist()
     toks = g.tok.tolist()
-    exprs = []
+    syn = db.syntax_typecodes
+    nodes: list[TreeNode] = []
     k = 0
-    for n in lens:
-        exprs.append(tuple(vocab.symbols[t] for t in toks[k:k + n]))
+    for label, n in zip(labels, lens):
+        expr = tuple(vocab.symbols[t] for t in toks[k:k + n])
+        nodes.append(TreeNode(label, node_kind(db, label), expr, [], -1, 0, 0, -1, expr[0] in syn))
         k += n
-    children: list[list[int]] = [[] for _ in labels]
     src, dst = g.edge_index.tolist() if g.edge_index.numel() else ([], [])
-    for p, c in sorted(zip(src, dst), key=lambda e: e[1]):
-        children[p].append(c)
-    return Tree(labels, exprs, children)
+    for p, c in sorted(zip(src, dst), key=lambda e: e[1]):  # pre-order: a parent before its children
+        nodes[c].parent, nodes[c].arg_pos, nodes[c].depth = p, len(nodes[p].children), nodes[p].depth + 1
+        nodes[p].children.append(c)
+    return ProofTree(g.theorem, nodes)
 
 
 def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: int = 1000,
@@ -660,23 +613,23 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     info = {"checkpoint": os.path.abspath(checkpoint), "on": on, "max_nodes": max_nodes,
             "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
             "dataset_matches_database": meta.get("key", {}).get("database_sha256") == _db_hash(db)}
-    items: list[tuple[str, Tree]] = []
+    items: list[tuple[str, ProofTree]] = []
     graphs = []
     skipped = 0
     if on == "proofs":
         for l in db.theorems()[:limit]:
             tree = proof_tree(db, l, max_nodes)
-            if tree is None or _is_syntax(db, tree.exprs[0]):
+            if tree is None or tree.nodes[0].syntax:
                 skipped += 1
                 continue
             items.append((l, tree))
-            graphs.append(to_graph(_example_of(tree, l, db), sym_ids, lab_ids, max_tokens))
+            graphs.append(to_graph(Example(tree, "", [0] * len(tree)), sym_ids, lab_ids, max_tokens))
     elif on == "expansion":
         for s in ("train", "valid", "test"):
             for g in splits[s]:
                 if limit is not None and len(items) >= limit:
                     break
-                items.append((g.theorem, _tree_of_graph(g, vocab)))
+                items.append((g.theorem, _tree_of_graph(db, g, vocab)))
                 graphs.append(g)
     else:
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
@@ -694,7 +647,7 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     for (label, tree), p in zip(items, preds):
         positive_nodes += sum(p)
         frags.extend(fragments_from_positive(db, tree, [bool(x) for x in p], label, strict=strict))
-    info.update(positive_nodes=positive_nodes, nodes=sum(len(t.labels) for _, t in items))
+    info.update(positive_nodes=positive_nodes, nodes=sum(len(t) for _, t in items))
     return frags, info
 
 

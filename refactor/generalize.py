@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from itertools import permutations
 
 from metamath.database import Database
-from metamath.grammar import ExprParseError, Grammar, SyntaxTree
+from metamath.grammar import ExprParseError, Grammar, SyntaxTree, instantiate
+from metamath.proof import ProofTree, postorder
 from metamath.verify import dv_violations
 
 from .theorems import outer_floats
@@ -206,24 +207,6 @@ class _Unifier:
         return r
 
 
-def _instantiate(t: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
-    if not t.children:
-        return subst.get(t.label, t)
-    return SyntaxTree(t.label, tuple(_instantiate(c, subst) for c in t.children))
-
-
-def _tree_rpn(t: SyntaxTree, out: list) -> None:
-    stack = [(t, False)]
-    while stack:
-        x, done = stack.pop()
-        if done or not x.children:
-            out.append(x.label)
-            continue
-        stack.append((x, True))
-        for c in reversed(x.children):
-            stack.append((c, False))
-
-
 def _parsed(g: Grammar, label: str) -> SyntaxTree:
     cache = g.__dict__.setdefault("_mmr_parsed", {})
     t = cache.get(label)
@@ -271,8 +254,8 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
             raise GeneralizeError(f"{label} has {len(el)} essential hypotheses, the shape gives {len(kids)}")
         inst = {f: u.fresh(stmts[f].expr[0]) for f in fl}
         try:
-            concl = _instantiate(_parsed(g, label), inst)
-            hyp_trees = [_instantiate(_parsed(g, h), inst) for h in el]
+            concl = instantiate(_parsed(g, label), inst)
+            hyp_trees = [instantiate(_parsed(g, h), inst) for h in el]
         except ExprParseError as exc:
             raise GeneralizeError(f"grammar: {exc.message}") from None
         step = _Step(label, inst, [])
@@ -337,7 +320,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
                 collect(st_.inst[f])
 
     def expr(t: SyntaxTree, tc: str) -> tuple[str, ...]:
-        return (tc,) + g.expr_of(_instantiate(t, naming))[1:]
+        return (tc,) + g.expr_of(instantiate(t, naming))[1:]
 
     statement = expr(concl, concl_tc)
     hyp_exprs = [expr(t, tc) for t, (_, tc) in zip(hole_trees, holes)]
@@ -354,7 +337,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
 
     def emit(st_: _Step) -> None:
         a = stmts[st_.label]
-        named = {f: _instantiate(t, naming) for f, t in st_.inst.items()}
+        named = {f: instantiate(t, naming) for f, t in st_.inst.items()}
         if a.frame.dvs:
             sub = {stmts[f].expr[1]: g.expr_of(t)[1:] for f, t in named.items()}
             for v in dv_violations(a.frame.dvs, sub, frozenset(), variables):
@@ -365,7 +348,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
         it = iter(st_.children)
         for h in a.frame.hyps:
             if h in named:
-                _tree_rpn(named[h], proof)
+                proof.extend(t.label for t in postorder(named[h], lambda t: t.children))
             else:
                 kind, c = next(it)
                 if kind == "hole":
@@ -379,23 +362,23 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
                    general=True, steps=len(steps))
 
 
-def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
+def concrete(db: Database, tree: ProofTree, root: int, shape: Shape) -> Theorem:
     """The concrete instance of ``shape`` at node ``root`` of a full proof tree.
 
-    ``tree``: a :class:`refactor.expansion.Tree` (labels, exprs, children;
-    pre-order, syntax steps included) in which ``shape`` occurs at ``root``.
+    ``tree``: a full :class:`metamath.proof.ProofTree` (syntax steps
+    included) in which ``shape`` occurs at ``root``.
     Hypotheses are the holes' own expressions, the conclusion the root's,
     syntax subproofs the tree's own; ``$d`` pairs again come from the proof.
     """
     stmts = db.statements
     variables = db.variables
-    labels, exprs, children = tree.labels, tree.exprs, tree.children
+    nodes = tree.nodes
     hyps: list[tuple[str, ...]] = []
     proof: list = []
     dv: set[tuple[str, str]] = set()
     used: list[str] = []
     seen: set[str] = set()
-    tree_name = getattr(tree, "theorem", "the tree")
+    tree_name = tree.theorem or "the tree"
 
     def note_vars(e) -> None:
         for s in e[1:]:
@@ -415,16 +398,10 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
         return f
 
     def subtree_rpn(i: int) -> None:
-        stack = [(i, False)]
-        while stack:
-            j, done = stack.pop()
-            if done or not children[j]:
-                proof.append(leaf(labels[j]) if not children[j] else labels[j])
-                note_vars(exprs[j])
-                continue
-            stack.append((j, True))
-            for c in reversed(children[j]):
-                stack.append((c, False))
+        for j in tree.postorder(i):
+            n = nodes[j]
+            proof.append(n.label if n.children else leaf(n.label))
+            note_vars(n.expr)
 
     steps = 0
 
@@ -433,19 +410,20 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
         label, kids = s
         a = stmts[label]
         n_e = sum(1 for h in a.frame.hyps if stmts[h].kind == "e")
-        if labels[i] != label or len(children[i]) != len(a.frame.hyps) or len(kids) != n_e:
-            raise GeneralizeError(f"{tree_name}: node {i} applies {labels[i]}, the shape says {label}")
+        node = nodes[i]
+        if node.label != label or len(node.children) != len(a.frame.hyps) or len(kids) != n_e:
+            raise GeneralizeError(f"{tree_name}: node {i} applies {node.label}, the shape says {label}")
         steps += 1
         it = iter(kids)
         sub = {}
-        for h, c in zip(a.frame.hyps, children[i]):
+        for h, c in zip(a.frame.hyps, node.children):
             if stmts[h].kind == "f":
-                sub[stmts[h].expr[1]] = exprs[c][1:]
+                sub[stmts[h].expr[1]] = nodes[c].expr[1:]
                 subtree_rpn(c)
             else:
                 k = next(it)
                 if k is None:
-                    e = exprs[c]
+                    e = nodes[c].expr
                     if e not in hyps:
                         hyps.append(e)
                         note_vars(e)
@@ -464,13 +442,13 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
     emit(root, shape)
     stated: list[str] = []
     stated_set: set[str] = set()
-    for e in [exprs[root]] + hyps:
+    for e in [nodes[root].expr] + hyps:
         for s in e[1:]:
             if s in variables and s not in stated_set:
                 stated_set.add(s)
                 stated.append(s)
     dummies = [v for v in used if v not in stated_set]
-    return Theorem(exprs[root], hyps, proof, stated, dummies, sorted(dv), shape, general=False, steps=steps)
+    return Theorem(nodes[root].expr, hyps, proof, stated, dummies, sorted(dv), shape, general=False, steps=steps)
 
 
 # ------------------------------------------------------------------ canonical form

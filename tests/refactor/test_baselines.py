@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from metamath import Database
+from metamath.proof import Proof, ProofNode
 from refactor.baselines.frequent import count_shapes, enumerate_shapes, frequent_shapes
 from refactor.baselines.stitch import StitchUnavailable, _inline, _to_shape, parse_sexpr, stitch_shapes, to_sexpr
 from refactor.cli import main
@@ -30,23 +31,27 @@ def library(db):
     return Library.build(db)
 
 
+def _nodes(labels: list[str], children: list[list[int]]) -> list[ProofNode]:
+    """A small hand-made proof (expressions left empty)."""
+    return [ProofNode(l, (), tuple(c)) for l, c in zip(labels, children)]
+
+
 def test_enumerate_shapes_of_a_small_tree():
     # a(b(H), c) where H is a hypothesis leaf and c a leaf step
-    labels = ["a", "b", "h.1", "c"]
-    children = [[1, 3], [2], [], []]
-    got = {s for s, _ in enumerate_shapes(labels, children, 0, 3, 6, {"h.1"})}
+    nodes = _nodes(["a", "b", "h.1", "c"], [[1, 3], [2], [], []])
+    got = {s for s, _ in enumerate_shapes(nodes, 0, 3, 6, {"h.1"})}
     assert got == {("a", (None, None)), ("a", (("b", (None,)), None)), ("a", (None, ("c", ()))),
                    ("a", (("b", (None,)), ("c", ())))}
-    assert {s for s, _ in enumerate_shapes(labels, children, 0, 1, 6, {"h.1"})} == {("a", (None, None))}
-    assert {n for _, n in enumerate_shapes(labels, children, 0, 3, 2, {"h.1"})} == {1, 2}
+    assert {s for s, _ in enumerate_shapes(nodes, 0, 1, 6, {"h.1"})} == {("a", (None, None))}
+    assert {n for _, n in enumerate_shapes(nodes, 0, 3, 2, {"h.1"})} == {1, 2}
 
 
 def test_mined_counts_equal_brute_force_enumeration(db, library):
-    hyp = {l for t in library.trees for l in t.labels if db[l].kind == "e"}
+    hyp = {n.label for d in library.dags for n in d.nodes if db[n.label].kind == "e"}
     brute = Counter()
-    for t in library.trees:
-        for v in range(len(t.labels)):
-            for s, n in enumerate_shapes(t.labels, t.children, v, 3, 6, hyp):
+    for d in library.dags:
+        for v in range(len(d)):
+            for s, n in enumerate_shapes(d.nodes, v, 3, 6, hyp):
                 brute[s] += n >= 2
     brute = {s: n for s, n in brute.items() if n >= 2}
     mined = count_shapes(db, library, max_depth=3, max_steps=6, min_count=2)
@@ -71,10 +76,9 @@ def test_frequent_counts_match_the_library_and_theorems_verify(db, library):
 
 
 def test_stitch_sexpr_round_trip_and_inlining():
-    labels = ["syl", "h.1", "ax-1", "a1i", "h.2"]
-    children = [[1, 2, 3], [], [], [4], []]
+    nodes = _nodes(["syl", "h.1", "ax-1", "a1i", "h.2"], [[1, 2, 3], [], [], [4], []])
     names = {"syl": "L0", "ax-1": "L1", "a1i": "L2"}
-    text = to_sexpr(labels, children, names, {"h.1", "h.2"}, "7")
+    text = to_sexpr(Proof("t", nodes, 0), names, {"h.1", "h.2"}, "7")
     assert text == "(L0 H7_0 L1 (L2 H7_1))"
     assert parse_sexpr(text) == ["L0", "H7_0", "L1", ["L2", "H7_1"]]
     back = {v: k for k, v in names.items()}

@@ -52,20 +52,20 @@ def _positive_nodes(db, tree, root, shape):
         pos.add(v)
         if s is None:
             continue
-        ess = [c for c in tree.children[v] if tree.exprs[c][0] not in db.syntax_typecodes]
-        pos.update(c for c in tree.children[v] if c not in ess)
-        assert tree.labels[v] == s[0] and len(ess) == len(s[1])
+        ess = [c for c in tree.nodes[v].children if tree.nodes[c].expr[0] not in db.syntax_typecodes]
+        pos.update(c for c in tree.nodes[v].children if c not in ess)
+        assert tree.nodes[v].label == s[0] and len(ess) == len(s[1])
         todo.extend(zip(ess, s[1]))
     return pos
 
 
 def _find(tree, db, label, child_label):
-    for i, l in enumerate(tree.labels):
+    for i, l in enumerate(n.label for n in tree.nodes):
         if l == label:
-            ess = [c for c in tree.children[i] if tree.exprs[c][0] not in db.syntax_typecodes]
-            if ess and tree.labels[ess[0]] == child_label:
+            ess = [c for c in tree.nodes[i].children if tree.nodes[c].expr[0] not in db.syntax_typecodes]
+            if ess and tree.nodes[ess[0]].label == child_label:
                 return i
-    raise AssertionError(f"{label}({child_label}(..)) not in {tree.theorem if hasattr(tree, 'theorem') else ''}")
+    raise AssertionError(f"{label}({child_label}(..)) not in {tree.theorem}")
 
 
 def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_path):
@@ -96,7 +96,7 @@ def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_
 
 def test_syl_shape_is_a_rediscovery_of_syl(db, library):
     tree = proof_tree(db, "syl", 1000)
-    ess = {i for i, e in enumerate(tree.exprs) if e[0] not in db.syntax_typecodes}
+    ess = {i for i, n in enumerate(tree.nodes) if not n.syntax}
     (frag,) = fragments_from_positive(db, tree, ess, "syl")
     assert frag.shape == ("mpd", (None, ("a1i", (None,))))
     th = generalize(db, frag.shape)
@@ -120,7 +120,7 @@ def test_generalisation_is_most_general(db, library):
     assert " ".join(th.statement) == "|- ( ( ph \\/ ps ) -> ps )"
     assert [" ".join(h) for h in th.hypotheses] == ["|- ( ph -> ps )"]
     tree = proof_tree(db, "pm1.2", 1000)
-    inst = concrete(db, tree, tree.labels.index("jaoi"), shape)
+    inst = concrete(db, tree, [n.label for n in tree.nodes].index("jaoi"), shape)
     assert " ".join(inst.statement) == "|- ( ( ph \\/ ph ) -> ph )" and inst.variables == ["ph"]
     occ = library.occurrences(shape)
     assert len(occ) >= 2
@@ -207,9 +207,9 @@ def test_dv_is_derived_from_the_proof_and_needed(tmp_path):
     for host in ("t2", "t4"):
         tree = proof_tree(db, host, 1000)
         # the whole proof predicted: its $e leaf is the cut point
-        frags += fragments_from_positive(db, tree, range(len(tree.labels)), host)
+        frags += fragments_from_positive(db, tree, range(len(tree)), host)
         # ax-17 with its syntax children outside is a cut point itself (REFACTOR's rule)
-        ess = [tree.exprs[i][0] not in db.syntax_typecodes for i in range(len(tree.labels))]
+        ess = [tree.nodes[i].expr[0] not in db.syntax_typecodes for i in range(len(tree))]
         assert [f.shape for f in fragments_from_positive(db, tree, ess, host)] == [("syl", (None, None))]
     assert {f.shape for f in frags} == {("syl", (("ax-17", ()), None))}
     res = extract(db, frags, "gnn", library=Library.build(db))
@@ -295,7 +295,7 @@ def _subtree(tree, i):
     while todo:
         j = todo.pop()
         yield j
-        todo.extend(tree.children[j])
+        todo.extend(tree.nodes[j].children)
 
 
 def test_concrete_instance_when_no_general_theorem(tmp_path):
@@ -306,8 +306,8 @@ def test_concrete_instance_when_no_general_theorem(tmp_path):
     with pytest.raises(GeneralizeError, match="no wff variable left"):
         generalize(db, shape)  # the general chain needs 5 wff variables, the database has 4
     tree = proof_tree(db, "t5", 1000)
-    chain = tree.children[0][2]  # ax-mp's minor premise: the syl chain
-    assert tree.labels[chain] == "syl"
+    chain = tree.nodes[0].children[2]  # ax-mp's minor premise: the syl chain
+    assert tree.nodes[chain].label == "syl"
     inside = range(chain, chain + sum(1 for _ in _subtree(tree, chain)))
     (frag,) = fragments_from_positive(db, tree, inside, "t5")
     assert frag.shape == shape
