@@ -2,8 +2,10 @@
 
 Why: REFACTOR's classifier marks, in each proof, the nodes that look like
 one inlined theorem. Those marks only matter once they are a theorem that
-checks. This module turns marked nodes (or the shapes a symbolic baseline
-proposes) into theorems and keeps the ones worth adding:
+checks. Every method is an *extractor* (:data:`EXTRACTORS`: the GNN,
+frequent subtrees, Stitch) that proposes shapes, with the fragments they
+were cut from (:class:`Proposals`); one path, :func:`extract`, turns them
+into theorems and keeps the ones worth adding:
 
 1. **Fragments** (:func:`fragments_from_positive`): the positive essential
    nodes of a proof form components (connected in the tree); in each, a
@@ -45,7 +47,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Iterable
+from typing import Callable, Iterable
 
 from metamath.database import Database
 from metamath.errors import MMError, ProofError
@@ -59,9 +61,6 @@ from .expansion import Example, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
 from .theorems import hypothesis_labels, verify_theorems
-
-METHODS = ("gnn", "frequent", "stitch")
-
 
 class ExtractError(Exception):
     """An extraction that cannot run (a missing checkpoint, a baseline not installed)."""
@@ -245,6 +244,28 @@ def _safe_prefix(db: Database, base: str = "mmr") -> str:
         k += 1
 
 
+# ------------------------------------------------------------------ what extractors propose
+@dataclass
+class Proposals:
+    """What an extractor proposes: shapes in the order to try them, each with
+    the fragments it was cut from (none for the symbolic baselines), and how
+    :func:`extract` is to go through them."""
+
+    method: str
+    shapes: list[tuple[Shape, list[Fragment]]]
+    info: dict = field(default_factory=dict)
+    stop_after_new: int | None = None  # keep the first this many new theorems found
+    batch: int = 256                    # theorems verified together (one copy of the database)
+
+
+def by_shape(fragments: Iterable[Fragment]) -> list[tuple[Shape, list[Fragment]]]:
+    """Fragments grouped by shape, shapes in order of first appearance."""
+    groups: dict[Shape, list[Fragment]] = {}
+    for f in fragments:
+        groups.setdefault(f.shape, []).append(f)
+    return list(groups.items())
+
+
 # ------------------------------------------------------------------ candidates -> T.json
 @dataclass
 class Candidate:
@@ -425,30 +446,24 @@ class ExtractResult:
                 "failures": self.failures[:20], "info": self.info, "seconds": round(self.seconds, 2)}
 
 
-def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, list[Fragment]]],
-            method: str, top: int = 20, library: Library | None = None, seed: int = 0,
-            stop_after_new: int | None = None, batch: int = 256, max_sources: int = 20,
-            prefix: str | None = None) -> ExtractResult:
-    """Fragments -> the T.json result (see the module docstring).
+def extract(db: Database, proposals: Proposals, top: int = 20, library: Library | None = None, seed: int = 0,
+            max_sources: int = 20, prefix: str | None = None) -> ExtractResult:
+    """An extractor's proposals -> the T.json result (see the module docstring).
 
-    ``fragments``: :class:`Fragment` objects (grouped by shape here) or
-    ``(shape, fragments)`` pairs already in the order to try them.
-    Theorems are verified ``batch`` at a time (one copy of the database each).
-    ``stop_after_new``: stop trying shapes (checked every ``batch`` shapes)
-    once that many new theorems are found, and keep the first that many
-    found (the frequent baseline: the most frequent shapes first).
+    Shapes are tried in the order given; theorems are verified
+    ``proposals.batch`` at a time (one copy of the database each). With
+    ``proposals.stop_after_new``, shapes stop being tried (checked every
+    batch) once that many new theorems are found, and the first that many
+    found are kept (the frequent baseline: the most frequent shapes first).
     """
     t0 = time.perf_counter()
-    res = ExtractResult(db.files[0].path, method, seed)
+    res = ExtractResult(db.files[0].path, proposals.method, seed)
     grammar = Grammar.from_database(db)
     library = library or Library.build(db)
+    stop_after_new, batch = proposals.stop_after_new, proposals.batch
     groups: dict = {}
     order: list = []
-    for item in fragments:
-        if isinstance(item, Fragment):
-            shape, fs = item.shape, [item]
-        else:
-            shape, fs = item
+    for shape, fs in proposals.shapes:
         res.fragments += max(1, len(fs))
         if shape not in groups:
             groups[shape] = []
@@ -657,48 +672,84 @@ def _db_hash(db: Database) -> str:
     return database_hash(db)
 
 
+# ------------------------------------------------------------------ the extractors
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Everything ``mmrefactor extract`` can be told (see :func:`run_extract`)."""
+
+    method: str = "gnn"
+    checkpoint: str | None = None      # gnn: the trained model
+    top: int = 20                      # theorems to keep
+    on: str = "proofs"                 # gnn: run on real proofs or on the expansion examples
+    max_nodes: int = 1000              # gnn: largest proof tree given to the model
+    strict: bool = False               # gnn: REFACTOR's literal fragment rule
+    device: str | None = None          # gnn: cpu or cuda
+    seed: int = 0
+    stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
+    stitch_arity: int = 4
+    limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
+
+
+def _gnn(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    frags, info = gnn_fragments(db, opts.checkpoint, on=opts.on, max_nodes=opts.max_nodes, device=opts.device,
+                                strict=opts.strict, limit=opts.limit)
+    return Proposals("gnn", by_shape(frags), info)
+
+
+def _frequent(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    from .baselines.frequent import frequent_shapes
+
+    shapes, info = frequent_shapes(db, library)
+    return Proposals("frequent", shapes, info, stop_after_new=opts.top, batch=max(8, opts.top))
+
+
+def _stitch(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    from .baselines.stitch import stitch_shapes
+
+    shapes, info = stitch_shapes(db, library, iterations=opts.stitch_iterations or max(2 * opts.top, 20),
+                                 max_arity=opts.stitch_arity, limit_proofs=opts.limit)
+    return Proposals("stitch", shapes, info)
+
+
+# method -> extractor: what it proposes for a database, given its library
+EXTRACTORS: dict[str, Callable[[Database, Library, ExtractOptions], Proposals]] = {
+    "gnn": _gnn, "frequent": _frequent, "stitch": _stitch}
+METHODS = tuple(EXTRACTORS)
+
+
 # ------------------------------------------------------------------ the command
 def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | None = None, top: int = 20,
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None) -> dict:
-    """``mmrefactor extract``: extract with one method and write T.json atomically."""
+    """``mmrefactor extract``: extract with one method and write T.json atomically
+    (the options are those of :class:`ExtractOptions`)."""
+    return extract_file(db_path, out, ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed,
+                                                     stitch_iterations, stitch_arity, limit))
+
+
+def extract_file(db_path: str, out: str, opts: ExtractOptions) -> dict:
+    """Read the database, run the chosen extractor, rank and verify, write T.json."""
     from metamath.write import check_output_path, write_atomic
 
     check_output_path(out, [db_path])  # fail before the work, not after it
-    if method not in METHODS:
-        raise ExtractError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    if top < 1:
+    if opts.method not in EXTRACTORS:
+        raise ExtractError(f"unknown method {opts.method!r} (choose from {', '.join(METHODS)})")
+    if opts.top < 1:
         raise ExtractError("--top must be at least 1")
-    if method == "gnn":
-        if not checkpoint:
+    if opts.method == "gnn":
+        if not opts.checkpoint:
             raise ExtractError("--method gnn needs --checkpoint (a checkpoint.pt from `mmrefactor train`)")
-        if not os.path.exists(checkpoint):
-            raise ExtractError(f"{checkpoint}: no such checkpoint")
+        if not os.path.exists(opts.checkpoint):
+            raise ExtractError(f"{opts.checkpoint}: no such checkpoint")
     t0 = time.perf_counter()
     db = Database.from_file(db_path)
     library = Library.build(db)
     info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
                   "library_skipped": library.skipped}
-    if method == "gnn":
-        frags, gi = gnn_fragments(db, checkpoint, on=on, max_nodes=max_nodes, device=device, strict=strict,
-                                  limit=limit)
-        info.update(gi)
-        res = extract(db, frags, "gnn", top=top, library=library, seed=seed)
-    elif method == "frequent":
-        from .baselines.frequent import frequent_shapes
-
-        shapes, fi = frequent_shapes(db, library)
-        info.update(fi)
-        res = extract(db, shapes, "frequent", top=top, library=library, seed=seed, stop_after_new=top,
-                      batch=max(8, top))
-    else:
-        from .baselines.stitch import stitch_shapes
-
-        shapes, si = stitch_shapes(db, library, iterations=stitch_iterations or max(2 * top, 20),
-                                   max_arity=stitch_arity, limit_proofs=limit)
-        info.update(si)
-        res = extract(db, shapes, "stitch", top=top, library=library, seed=seed)
+    proposals = EXTRACTORS[opts.method](db, library, opts)
+    info.update(proposals.info)
+    res = extract(db, proposals, top=opts.top, library=library, seed=opts.seed)
     res.info.update(info)
     res.seconds = time.perf_counter() - t0
     data = res.as_json()

@@ -13,7 +13,7 @@ from metamath.proof import Proof, ProofNode
 from refactor.baselines.frequent import count_shapes, enumerate_shapes, frequent_shapes
 from refactor.baselines.stitch import StitchUnavailable, _inline, _to_shape, parse_sexpr, stitch_shapes, to_sexpr
 from refactor.cli import main
-from refactor.extract import Library, extract
+from refactor.extract import Library, Proposals, extract
 from refactor.theorems import verify_entries
 from refactor.generalize import shape_steps
 
@@ -70,7 +70,7 @@ def test_frequent_counts_match_the_library_and_theorems_verify(db, library):
     shapes, info = frequent_shapes(db, library)
     freq = [c for s, _ in shapes for c in [counts.get(s)] if c is not None]
     assert freq == sorted(freq, reverse=True)
-    res = extract(db, shapes, "frequent", top=4, library=library, stop_after_new=4, batch=8)
+    res = extract(db, Proposals("frequent", shapes, stop_after_new=4, batch=8), top=4, library=library)
     assert len(res.theorems) == 4 and res.new >= 4
     assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
 
@@ -100,7 +100,7 @@ def test_stitch_gives_verified_theorems_or_a_clear_error(db, library, tmp_path, 
     shapes, info = stitch_shapes(db, library, iterations=6, limit_proofs=500)
     assert info["stitch_abstractions"] == len(shapes) > 0 and info["stitch_compression_ratio"] > 1
     assert all(s is not None for s, _ in shapes)
-    res = extract(db, shapes, "stitch", top=6, library=library)
+    res = extract(db, Proposals("stitch", shapes), top=6, library=library)
     assert res.candidates == len(set(s for s, _ in shapes))
     assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
     for t in res.theorems:

@@ -13,7 +13,7 @@ from metamath.unify import match
 from metamath.verify import check
 from refactor.cli import main
 from refactor.expansion import proof_tree
-from refactor.extract import Library, extract, fragments_from_positive
+from refactor.extract import Library, Proposals, by_shape, extract, fragments_from_positive
 from refactor.theorems import entry_block, insert_theorems, theorem_block, verify_entries, verify_theorems
 from refactor.generalize import GeneralizeError, canonical, concrete, generalize
 
@@ -76,7 +76,7 @@ def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_
         got = fragments_from_positive(db, tree, _positive_nodes(db, tree, root, IMP41_IMP), host)
         assert [f.shape for f in got] == [IMP41_IMP]
         frags += got
-    res = extract(db, frags, "gnn", top=5, library=library)
+    res = extract(db, Proposals("gnn", by_shape(frags)), top=5, library=library)
     assert (res.fragments, res.candidates, res.valid, res.rediscoveries, res.new) == (2, 1, 1, 0, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ( ( ( ( ph /\\ ps ) /\\ ch ) /\\ th ) /\\ ta ) -> et )"
@@ -104,12 +104,12 @@ def test_syl_shape_is_a_rediscovery_of_syl(db, library):
     st = db["syl"]
     hyps = [db[h].expr for h in st.frame.hyps if db[h].kind == "e"]
     assert canonical(db, th.statement, th.hypotheses) == canonical(db, st.expr, hyps)
-    res = extract(db, [frag], "gnn", library=library)
+    res = extract(db, Proposals("gnn", by_shape([frag])), library=library)
     assert (res.valid, res.rediscoveries, res.new) == (1, 1, 0)
     assert res.rediscovered == [{"label_existing": "syl", "statement": "|- ( ph -> ch )"}]
     # a single step is trivial, never a theorem
     single = fragments_from_positive(db, tree, {0, 4, 5}, "syl")  # mpd and its $e leaves
-    res = extract(db, single, "gnn", library=library)
+    res = extract(db, Proposals("gnn", by_shape(single)), library=library)
     assert (res.candidates, res.trivial, res.valid, res.new) == (1, 1, 0, 0)
 
 
@@ -212,7 +212,7 @@ def test_dv_is_derived_from_the_proof_and_needed(tmp_path):
         ess = [tree.nodes[i].expr[0] not in db.syntax_typecodes for i in range(len(tree))]
         assert [f.shape for f in fragments_from_positive(db, tree, ess, host)] == [("syl", (None, None))]
     assert {f.shape for f in frags} == {("syl", (("ax-17", ()), None))}
-    res = extract(db, frags, "gnn", library=Library.build(db))
+    res = extract(db, Proposals("gnn", by_shape(frags)), library=Library.build(db))
     assert (res.candidates, res.valid, res.new) == (1, 1, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ph -> ps )"
@@ -311,7 +311,7 @@ def test_concrete_instance_when_no_general_theorem(tmp_path):
     inside = range(chain, chain + sum(1 for _ in _subtree(tree, chain)))
     (frag,) = fragments_from_positive(db, tree, inside, "t5")
     assert frag.shape == shape
-    res = extract(db, [frag], "gnn", library=Library.build(db))
+    res = extract(db, Proposals("gnn", by_shape([frag])), library=Library.build(db))
     assert (res.valid, res.general, res.concrete, res.new) == (1, 0, 1, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ph -> ph )" and not t["general"] and t["uses"] == 1
