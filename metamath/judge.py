@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-__all__ = ["JudgeUnavailable", "MMExeError", "Verdict", "find_metamath", "run_metamath", "parse_verdict",
+__all__ = ["JudgeUnavailable", "MMExeError", "Verdict", "run_metamath", "parse_verdict",
            "metamath_verdict"]
 
 _SUCCESS = "All proofs in the database were verified"
@@ -60,11 +60,6 @@ class Verdict:
         return next((e.step for e in self.errors if e.label == label and e.step), None)
 
 
-def find_metamath() -> str | None:
-    """The path of metamath.exe, or None when it is not installed."""
-    return shutil.which("metamath")
-
-
 def run_metamath(path: str, *commands: str, timeout: float = 600) -> str:
     """metamath.exe's output for ``read path`` then ``commands`` then exit.
 
@@ -72,7 +67,7 @@ def run_metamath(path: str, *commands: str, timeout: float = 600) -> str:
     interactive bug prompt, and a closed stdin makes it give up at once.
     Raises :class:`JudgeUnavailable` when metamath is not installed.
     """
-    exe = find_metamath()
+    exe = shutil.which("metamath")
     if exe is None:
         raise JudgeUnavailable("metamath (metamath.exe) not found: install Debian's metamath")
     args = [exe, f'read "{path}"', *commands, "exit"]

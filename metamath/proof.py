@@ -390,30 +390,24 @@ def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_
     ``kinds`` maps a label to its statement kind (``f``/``e``/``a``/``p``).
     """
     nodes = proof.nodes
+    roots = [proof.root]
     if essential_only:
-        kept = proof._essential_children(syntax_typecodes)
-        children = kept.__getitem__
-        shown = nodes[proof.root].expr[0] not in syntax_typecodes
-        roots = [proof.root] if shown else kept[proof.root]
+        kids = proof._essential_children(syntax_typecodes).__getitem__
+        if nodes[proof.root].expr[0] in syntax_typecodes:
+            roots = kids(proof.root)
     else:
-        children = lambda d: nodes[d].children  # noqa: E731
-        roots = [proof.root]
+        kids = lambda d: nodes[d].children  # noqa: E731
     out: list[str] = []
+    numbers: list[int] = []  # line numbers of the steps not yet used, as an RPN stack
     for r in roots:
-        number: dict[int, int] = {}  # tree position -> line number
-        tree = list(_preorder(children, r))
-        # a node's line follows its children's: number the tree in post-order
-        kids: list[list[int]] = [[] for _ in tree]
-        for t, (_, p, _, _) in enumerate(tree):
-            if p >= 0:
-                kids[p].append(t)
-        for t in postorder(0, kids.__getitem__):
-            d, _, _, depth = tree[t]
+        for d, depth in postorder((r, 0), lambda x: [(c, x[1] + 1) for c in kids(x[0])]):
+            k = len(numbers) - len(kids(d))
+            hyps = ",".join(map(str, numbers[k:]))
+            del numbers[k:]
             node = nodes[d]
-            number[t] = len(out) + 1
-            hyps = ",".join(str(number[c]) for c in kids[t])
-            out.append(f"{number[t]:>5} {hyps:>12} {'  ' * depth}{node.label:<12} "
+            out.append(f"{len(out) + 1:>5} {hyps:>12} {'  ' * depth}{node.label:<12} "
                        f"${kinds.get(node.label, '?')} {' '.join(node.expr)}")
+            numbers.append(len(out))
     return out
 
 

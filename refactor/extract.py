@@ -82,16 +82,13 @@ def fragments_from_positive(db: Database, tree: ProofTree, positive, theorem: st
     """The fragments (shapes with at least one step) that positive nodes of a full
     proof tree make, REFACTOR's way (see the module docstring).
 
-    ``positive``: a collection of node indices or a per-node sequence of bools.
+    ``positive``: the indices of the positive nodes.
     """
     nodes = tree.nodes
     n = len(nodes)
-    if isinstance(positive, (list, tuple)) and len(positive) == n and all(isinstance(p, bool) for p in positive):
-        pos = [bool(p) for p in positive]
-    else:
-        pos = [False] * n
-        for i in positive:
-            pos[i] = True
+    pos = [False] * n
+    for i in positive:
+        pos[i] = True
     stmts = db.statements
     ess = [not nd.syntax for nd in nodes]
     roots = [i for i in range(n) if pos[i] and ess[i] and not (nodes[i].parent >= 0 and pos[nodes[i].parent])]
@@ -275,7 +272,6 @@ class Candidate:
     fragments: list[Fragment]
     theorem: Theorem | None = None
     error: str | None = None
-    verified: bool = False
     key: tuple | None = None
     uses: int = 0
     occurrences: list = field(default_factory=list)
@@ -420,13 +416,13 @@ class ExtractResult:
     database: str
     method: str
     seed: int
-    fragments: int = 0
     candidates: int = 0
     valid: int = 0
-    trivial: int = 0
-    single_step: int = 0
     rediscoveries: int = 0
     new: int = 0
+    fragments: int = 0
+    trivial: int = 0
+    single_step: int = 0
     general: int = 0
     concrete: int = 0
     failed: int = 0
@@ -437,13 +433,8 @@ class ExtractResult:
     seconds: float = 0.0
 
     def as_json(self) -> dict:
-        return {"database": self.database, "method": self.method, "seed": self.seed,
-                "candidates": self.candidates, "valid": self.valid, "rediscoveries": self.rediscoveries,
-                "new": self.new, "fragments": self.fragments, "trivial": self.trivial,
-                "single_step": self.single_step,
-                "general": self.general, "concrete": self.concrete, "failed": self.failed,
-                "rediscovered": self.rediscovered, "theorems": self.theorems,
-                "failures": self.failures[:20], "info": self.info, "seconds": round(self.seconds, 2)}
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "failures": self.failures[:20],
+                "seconds": round(self.seconds, 2)}
 
 
 def extract(db: Database, proposals: Proposals, top: int = 20, library: Library | None = None, seed: int = 0,
@@ -487,7 +478,6 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
                 res.failed += 1
                 res.failures.append({"shape": shape_str(c.shape), "reason": c.error})
                 continue
-            c.verified = True
             res.valid += 1
             th = c.theorem
             if th.general:
@@ -610,7 +600,7 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     import torch
     from torch_geometric.loader import DataLoader
 
-    from .dataset import DatasetError, load_dataset
+    from .dataset import DatasetError, database_hash, load_dataset
     from .features import to_graph
     from .train import CheckpointError, load_checkpoint, model_from_checkpoint, pick_device
 
@@ -627,7 +617,7 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     sym_ids, lab_ids = vocab.index()
     info = {"checkpoint": os.path.abspath(checkpoint), "on": on, "max_nodes": max_nodes,
             "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
-            "dataset_matches_database": meta.get("key", {}).get("database_sha256") == _db_hash(db)}
+            "dataset_matches_database": meta.get("key", {}).get("database_sha256") == database_hash(db)}
     items: list[tuple[str, ProofTree]] = []
     graphs = []
     skipped = 0
@@ -661,15 +651,9 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     positive_nodes = 0
     for (label, tree), p in zip(items, preds):
         positive_nodes += sum(p)
-        frags.extend(fragments_from_positive(db, tree, [bool(x) for x in p], label, strict=strict))
+        frags.extend(fragments_from_positive(db, tree, [i for i, x in enumerate(p) if x], label, strict=strict))
     info.update(positive_nodes=positive_nodes, nodes=sum(len(t) for _, t in items))
     return frags, info
-
-
-def _db_hash(db: Database) -> str:
-    from .dataset import database_hash
-
-    return database_hash(db)
 
 
 # ------------------------------------------------------------------ the extractors

@@ -42,7 +42,7 @@ Shape = tuple | None
 HOLE: Shape = None
 
 __all__ = ["Shape", "HOLE", "Theorem", "GeneralizeError", "generalize", "concrete", "canonical",
-           "shape_steps", "shape_holes", "shape_depth", "shape_str", "shape_labels"]
+           "shape_steps", "shape_holes", "shape_str"]
 
 
 class GeneralizeError(ValueError):
@@ -62,25 +62,6 @@ def shape_holes(s: Shape) -> int:
     if s is None:
         return 1
     return sum(shape_holes(c) for c in s[1])
-
-
-def shape_depth(s: Shape) -> int:
-    """Steps on the longest root-to-leaf path (a single step has depth 1)."""
-    if s is None:
-        return 0
-    return 1 + max((shape_depth(c) for c in s[1]), default=0)
-
-
-def shape_labels(s: Shape) -> list[str]:
-    """The assertion labels of a shape in pre-order."""
-    out: list[str] = []
-    todo = [s]
-    while todo:
-        t = todo.pop()
-        if t is not None:
-            out.append(t[0])
-            todo.extend(reversed(t[1]))
-    return out
 
 
 def shape_str(s: Shape) -> str:

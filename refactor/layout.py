@@ -51,10 +51,6 @@ class Layout:
             return len(text), ("\n" if not text.endswith("\n") else "") + "\n" + "\n\n".join(blocks) + "\n"
         return self.insert_at[it], "\n\n".join(blocks).lstrip(" ") + "\n\n" + self.indent[it]
 
-    def indent_of(self, it: int) -> str:
-        """The indentation for text placed before item ``it``."""
-        return "" if it >= len(self.starts) else self.indent[it]
-
 
 def layout(db: Database) -> Layout:
     """The top-level items of the database's (only) file."""

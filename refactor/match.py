@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from metamath.database import Database
-from metamath.proof import Proof, ProofTree
+from metamath.proof import Proof, ProofTree, postorder
 from metamath.verify import dv_violations
 
 __all__ = ["Pattern", "NewTheorem", "Binder", "match_at", "find_matches", "apply_matches", "best_rewrite",
@@ -156,17 +156,8 @@ class Binder:
         except ExprParseError:
             return None
         out: dict = {}
-        stack = [(tree, False)]
-        while stack:
-            t, done = stack.pop()
-            if id(t) in out:
-                continue
-            if not done and t.children:
-                stack.append((t, True))
-                stack.extend((c, False) for c in reversed(t.children))
-                continue
-            kids = tuple(out[id(c)] for c in t.children)
-            out[id(t)] = self.dag.add(t.label, kids, g.expr_of(t))
+        for t in postorder(tree, lambda t: t.children):  # a shared subtree is added once (hash-consing)
+            out[id(t)] = self.dag.add(t.label, tuple(out[id(c)] for c in t.children), g.expr_of(t))
         return out[id(tree)]
 
     def children(self, th: NewTheorem, node: int, bind: dict) -> list[int] | None:

@@ -1,53 +1,38 @@
 """Rewrite a whole library with new theorems (``mmrefactor rewrite``).
 
-Input: a database and a theorems file (T.json, written by ``mmrefactor
-extract``): each new theorem's statement, ``$e`` hypotheses, ``$d`` pairs and
-normal (RPN) proof. Output: a complete database in which
+Input: a database and a theorems file (T.json, :mod:`refactor.theorems`).
+Output: a complete database in which
 
 * each new theorem sits, as ``${ $e... $d... $( comment $) $p $}`` with a
   compressed proof, at the outermost scope just before the top-level item
-  (statement or outermost ``${ $}`` block) holding its first use, and after
-  every statement its own proof needs (never inside another block: that
-  would make the block's ``$e`` mandatory); its label and hypothesis labels
-  collide with no label and no math symbol;
-* every occurrence of a new theorem's proof pattern in every proof is one
-  application of it, the rewritten proofs replacing the old ones
-  (recompressed); untouched proofs stay byte-identical. The new theorems'
-  own proofs are rewritten too, with the new theorems that have smaller
-  proofs (which are then inserted before them).
+  holding its first use (:mod:`refactor.layout`), and after every statement
+  its own proof needs; its label and hypothesis labels collide with no
+  label and no math symbol;
+* every occurrence of a new theorem's proof pattern in every proof
+  (:mod:`refactor.match`) is one application of it, if the proof comes
+  after the theorem's own dependencies; rewritten proofs are recompressed
+  and laid out like the proofs they replace, untouched proofs stay
+  byte-identical. The new theorems' own proofs are rewritten too, with the
+  new theorems that have smaller proofs (which are then inserted before them).
 
-Occurrences are found and applied by :mod:`refactor.match` (pattern
-matching on hash-consed DAGs); an occurrence is used only when it saves
-nodes, its ``$d`` conditions hold, and the proof comes after the theorem's
-own dependencies.
+Every new theorem is inserted, so its own proof is a fixed cost and the
+order in which theorems are applied is chosen per proof
+(:func:`refactor.match.best_rewrite`). A theorem's ``nodes_saved`` is what
+it saved where it was applied (other new theorems' proofs included) minus
+its own proof as given, so they add up to ``proof_nodes_before -
+proof_nodes_after``. Sizes are expanded proof-tree nodes (syntax steps
+included); ``compressed_bytes`` counts the characters of the proofs as
+written other than white space.
 
-Order: every new theorem is inserted, so its own proof is a fixed cost and
-the library's size is a sum of independent proof sizes; the order in which
-theorems are applied is therefore chosen per proof, to make that proof
-smallest (every order when at most :data:`refactor.match.EXHAUSTIVE` theorems apply to it,
-else greedy on the saving in that proof, recounting after each). A
-theorem's ``nodes_saved`` is what it saved where it was applied (other new
-theorems' proofs included) minus its own proof as given, so they add up to
-``proof_nodes_before - proof_nodes_after``. Sizes are expanded proof-tree
-nodes (syntax steps included); ``compressed_bytes`` counts the characters of
-the proofs as written other than white space (line layout aside).
+The output is verified by our verifier and by metamath.exe
+(:mod:`metamath.judge`) before it is written (:func:`metamath.write.write_atomic`);
+if either rejects it nothing is written and :class:`RewriteError` names the
+failing proof. Databases with ``$[ $]`` includes are refused (flatten them
+first); the input is never overwritten.
 
-Text edits: rewritten proofs are laid out like the proofs they replace
-(:func:`metamath.write.proof_indent`); the new theorems are placed by
-:mod:`refactor.layout` (the start of a top-level item); both go through
-:func:`metamath.write.render`. Databases with ``$[ $]`` includes are refused
-(flatten them first).
-
-The output is verified by our verifier and by ``metamath "verify proof *"``
-(:mod:`metamath.judge`) before it is written
-(:func:`metamath.write.write_atomic`); if either rejects it nothing is
-written and :class:`RewriteError` names the failing proof. The input is
-never overwritten.
-
-Proof work runs on all cores through :func:`metamath.parallel.map_theorems`
-(the theorems reach the workers with the function, by fork) in one pass (each worker verifies, matches, rewrites and recompresses its
-proofs; only the new proof texts come back), then a second pass verifies and
-measures the output. On set.mm that is about 6 minutes on 2 cores.
+Proof work runs on all cores (:func:`metamath.parallel.map_theorems`, the
+theorems reaching the workers with the function) in one pass; a second pass
+verifies and measures the output. On set.mm that is about 6 minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -85,15 +70,10 @@ class RewriteError(Exception):
 
 
 # ================================================================== preparing the new theorems
-def _outer_floats(db: Database) -> dict[str, str]:
-    """variable -> label of its outermost-scope ``$f``."""
-    return {v: f for _, v, f, _ in outer_floats(db)}
-
-
 def _plan(db: Database, data: dict, tpath: str) -> list[NewTheorem]:
     """Validate T.json against the database; pick collision-free labels."""
     taken = set(db.statements) | db.constants | db.variables
-    floats = _outer_floats(db)
+    floats = {v: f for _, v, f, _ in outer_floats(db)}  # variable -> its outermost $f
     symbols = db.constants | db.variables
     out: list[NewTheorem] = []
     for k, t in enumerate(data["theorems"]):
@@ -170,7 +150,7 @@ def _probe(db: Database, plans: list[NewTheorem], tpath: str, lay: Layout) -> Da
         pdb = Database.from_string(insert_theorems(db, blocks), tpath)
     except MMError as exc:
         raise RewriteError(f"{tpath}: the new theorems do not fit the database: {exc.message}") from None
-    floats = _outer_floats(db)
+    floats = {v: f for _, v, f, _ in outer_floats(db)}  # variable -> its outermost $f
     for th in plans:
         st = pdb.statements[th.label]
         try:
@@ -282,16 +262,9 @@ class RewriteResult:
         return self.total_usage / self.new_theorems if self.new_theorems else 0.0
 
     def as_dict(self) -> dict:
-        return {"out": self.out, "new_theorems": self.new_theorems, "total_usage": self.total_usage,
-                "average_usage": round(self.average_usage, 2),
-                "proof_nodes_before": self.proof_nodes_before, "proof_nodes_after": self.proof_nodes_after,
-                "essential_nodes_before": self.essential_nodes_before,
-                "essential_nodes_after": self.essential_nodes_after,
-                "compressed_bytes_before": self.compressed_bytes_before,
-                "compressed_bytes_after": self.compressed_bytes_after,
-                "file_bytes_before": self.file_bytes_before, "file_bytes_after": self.file_bytes_after,
-                "proofs_rewritten": self.proofs_rewritten, "per_theorem": self.per_theorem,
-                "verified_by": self.verified_by, "seconds": round(self.seconds, 2)}
+        items = [(k, getattr(self, k)) for k in self.__dataclass_fields__]
+        items.insert(3, ("average_usage", round(self.average_usage, 2)))
+        return {**dict(items), "seconds": round(self.seconds, 2)}
 
 
 def _proof_bytes(text: str, st) -> int:
@@ -384,7 +357,7 @@ def _new_text(db: Database, lay: Layout, plans: list[NewTheorem], final: dict, o
     text = db.files[0].text
     insert_at: dict[int, str] = {}
     for it, ths in inserts.items():
-        ind = lay.indent_of(it)
+        ind = lay.indent[it] if it < len(lay.starts) else ""
         blocks = []
         for th in sorted(ths, key=_size_key):  # the ones others use first
             k = th.index

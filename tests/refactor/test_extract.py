@@ -209,7 +209,7 @@ def test_dv_is_derived_from_the_proof_and_needed(tmp_path):
         # the whole proof predicted: its $e leaf is the cut point
         frags += fragments_from_positive(db, tree, range(len(tree)), host)
         # ax-17 with its syntax children outside is a cut point itself (REFACTOR's rule)
-        ess = [tree.nodes[i].expr[0] not in db.syntax_typecodes for i in range(len(tree))]
+        ess = [i for i in range(len(tree)) if tree.nodes[i].expr[0] not in db.syntax_typecodes]
         assert [f.shape for f in fragments_from_positive(db, tree, ess, host)] == [("syl", (None, None))]
     assert {f.shape for f in frags} == {("syl", (("ax-17", ()), None))}
     res = extract(db, Proposals("gnn", by_shape(frags)), library=Library.build(db))
