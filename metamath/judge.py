@@ -48,12 +48,8 @@ class Verdict:
     theorems: int | None = None
     errors: list[MMExeError] = field(default_factory=list)
 
-    def labels(self) -> set[str]:
-        """The labels of the statements an error block names."""
-        return {e.label for e in self.errors if e.label}
-
     def failing(self) -> list[str]:
-        """The labels the error blocks name, in output order, once each."""
+        """The labels of the statements the error blocks name, in output order, once each."""
         return list(dict.fromkeys(e.label for e in self.errors if e.label))
 
     def first_step(self, label: str) -> int | None:

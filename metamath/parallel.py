@@ -24,10 +24,9 @@ def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterab
     """Yield ``(label, fn(db, label))`` in label order, in parallel when it pays.
 
     Results stream back as they are done, so a caller can write them out
-    instead of holding them all. ``fn`` may be any callable, a
-    ``functools.partial`` carrying its context included: workers inherit it
-    by fork, nothing is pickled. A progress bar goes to stderr when ``desc``
-    is given.
+    instead of holding them all. ``fn`` may be any callable, a partial with
+    its context too (workers inherit it by fork, nothing is pickled). A
+    progress bar goes to stderr when ``desc`` is given.
     """
     global _STATE
     labels = list(labels)

@@ -1,18 +1,20 @@
-"""Proofs as data: a DAG of steps, its expanded tree, and views on both.
+"""Proofs as data: one DAG type, one pre-order tree type, and the walks over them.
 
 The verifier (``check(db, label, record=True)``) produces a :class:`Proof`:
 ``nodes`` in execution order (children before parents), each with the label
-applied, the expression it proves and its children's node ids. Steps that a
-compressed proof saved with ``Z`` and reused are one shared node, so the
-object is a DAG. Views on it:
+applied, the expression it proves and its children's node ids; steps that a
+compressed proof reused are one shared node. Views on it:
 
-* :meth:`Proof.tree` -- the fully expanded proof tree as a
-  :class:`ProofTree` (what expansion, features and matching work on);
-* :meth:`Proof.essential_tree` -- the same tree with syntax steps dropped;
+* :meth:`Proof.tree` -- the fully expanded proof tree, a :class:`ProofTree`
+  (what expansion, features, extraction and the graph views work on);
+* :meth:`Proof.essential_tree` / :meth:`ProofTree.essential_view` /
+  :meth:`Proof.essential` -- the tree, or the DAG, with syntax steps dropped
+  (one rule, :func:`kept_children`);
 * :meth:`Proof.dag` -- the canonical hash-consed DAG: identical subproofs are
-  one node, even where a normal (uncompressed) proof writes them out twice;
-* :meth:`Proof.rpn` / :meth:`ProofTree.rpn` -- the labels of a normal proof
-  (reverse Polish order), which ``metamath.verify.check_rpn`` re-checks.
+  one node, even where a normal proof writes them out twice; it grows by
+  :meth:`Proof.add` (rewriting builds new proofs this way);
+* :meth:`Proof.rpn` / :meth:`ProofTree.rpn` -- a normal proof (reverse Polish
+  order, :func:`postorder`), which ``metamath.verify.check_rpn`` re-checks.
 
 A node is *syntax* when its expression's typecode is a variable type
 (``wff``, ``class``, ``setvar`` in set.mm) and *essential* otherwise. Each
@@ -21,10 +23,10 @@ tree node also has a :class:`Kind`: ``$f``, ``$e``, syntax ``$a``, logical
 
 Node order of a :class:`ProofTree`: pre-order from the root (node 0), the
 children of a node in the order of the applied assertion's mandatory
-hypotheses (the order a proof pushes them). A subtree is therefore the
-contiguous range ``i .. i + size - 1``. Node order of a :class:`Proof` (and of
-:meth:`Proof.dag`): children before parents; ``dag()`` lists nodes in the
-post-order in which a left-to-right walk of the tree first meets them.
+hypotheses. A subtree is therefore the contiguous range ``i .. i + size - 1``.
+Node order of a :class:`Proof`: children before parents; ``dag()`` lists
+nodes in the post-order in which a left-to-right walk of the tree first
+meets them.
 
 Trees of real proofs can be huge (set.mm's ``footex`` expands to 1.14 M
 nodes); every expanding method takes ``max_nodes`` and raises
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import attrgetter
 from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
@@ -128,33 +131,21 @@ class ProofTree:
             i = nodes[i].children[-1]
         return i + 1
 
-    def postorder(self, root: int = 0) -> list[int]:
-        """The nodes of the subtree at ``root`` in reverse Polish order."""
-        nodes = self.nodes
-        return list(postorder(root, lambda i: nodes[i].children))
-
     def rpn(self, root: int = 0) -> list[str]:
         """The labels of the subtree at ``root`` in reverse Polish order: a normal proof."""
         if self.essential:
             raise ValueError(f"{self.theorem}: the essential-only view is not a proof (syntax steps dropped)")
         nodes = self.nodes
-        return [nodes[i].label for i in self.postorder(root)]
+        return [nodes[i].label for i in postorder(root, lambda i: nodes[i].children)]
 
     def essential_view(self) -> tuple["ProofTree", list[int]]:
         """The tree without syntax nodes (see :func:`kept_children`) and, for each
         of its nodes, its index in this tree."""
         nodes = self.nodes
         kids = kept_children(nodes, 0, lambda i: not nodes[i].syntax)
-        roots = kids[0] if nodes[0].syntax else [0]
-        out: list[TreeNode] = []
-        old: list[int] = []
-        for i, p, pos, depth in _preorder(kids.__getitem__, *roots):
-            n = nodes[i]
-            out.append(TreeNode(n.label, n.kind, n.expr, [], p, pos, depth, n.source, n.syntax))
-            old.append(i)
-            if p >= 0:
-                out[p].children.append(len(out) - 1)
-        return ProofTree(self.theorem, out, True), old
+        facts = attrgetter("label", "kind", "expr", "source", "syntax")
+        return _build_tree(self.theorem, kids.__getitem__, kids[0] if nodes[0].syntax else [0], True,
+                           lambda i: facts(nodes[i]))
 
     def to_proof(self) -> "Proof":
         """The tree as a :class:`Proof` (canonical hash-consed DAG, see :meth:`Proof.dag`)."""
@@ -244,7 +235,7 @@ class Proof:
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes)
         nodes = self.nodes
-        return self._expand(db, lambda d: nodes[d].children, [self.root], False)
+        return self._expand(db, lambda d: nodes[d].children, False)
 
     def essential_tree(self, db: "Database", max_nodes: int | None = None) -> ProofTree:
         """The expanded tree without syntax nodes (pre-order, root = 0)."""
@@ -256,26 +247,25 @@ class Proof:
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes, "essential proof tree")
         kids = self._essential_children(syn)
-        return self._expand(db, kids.__getitem__, [self.root], True)
+        return self._expand(db, kids.__getitem__, True)
 
     def _essential_children(self, syntax_typecodes) -> dict[int, list[int]]:
         nodes = self.nodes
         return kept_children(nodes, self.root, lambda d: nodes[d].expr[0] not in syntax_typecodes)
 
-    def _expand(self, db: "Database", children, roots: list[int], essential: bool) -> ProofTree:
+    def _expand(self, db: "Database", children, essential: bool) -> ProofTree:
         dag = self.nodes
         syntax_tc = db.syntax_typecodes
         kinds: dict[str, Kind] = {}
-        out: list[TreeNode] = []
-        for d, p, pos, depth in _preorder(children, *roots):
+
+        def facts(d: int) -> tuple:
             n = dag[d]
             k = kinds.get(n.label)
             if k is None:
                 k = kinds[n.label] = node_kind(db, n.label)
-            out.append(TreeNode(n.label, k, n.expr, [], p, pos, depth, d, n.expr[0] in syntax_tc))
-            if p >= 0:
-                out[p].children.append(len(out) - 1)
-        return ProofTree(self.theorem, out, essential)
+            return n.label, k, n.expr, d, n.expr[0] in syntax_tc
+
+        return _build_tree(self.theorem, children, [self.root], essential, facts)[0]
 
     def essential(self, syntax_typecodes) -> tuple["Proof", list[int]]:
         """The DAG without syntax steps: one node per essential node the root
@@ -368,19 +358,24 @@ def kept_children(nodes, root: int, keep) -> dict[int, list[int]]:
     return out
 
 
-def _preorder(children, *roots: int) -> Iterator[tuple[int, int, int, int]]:
-    """(node, parent index in the output, position among its siblings, depth) of the
-    tree expanded from ``roots`` by ``children``, in pre-order."""
+def _build_tree(theorem: str, children, roots: list[int], essential: bool, facts) -> tuple[ProofTree, list[int]]:
+    """The tree expanded from ``roots`` by ``children`` in pre-order, node facts
+    from ``facts(id) -> (label, kind, expr, source, syntax)``, and each node's id."""
+    out: list[TreeNode] = []
+    ids: list[int] = []
     stack = [(r, -1, 0, 0) for r in reversed(roots)]
-    k = 0
     while stack:
         d, p, pos, depth = stack.pop()
-        yield d, p, pos, depth
-        me = k
-        k += 1
+        label, kind, expr, source, syntax = facts(d)
+        me = len(out)
+        out.append(TreeNode(label, kind, expr, [], p, pos, depth, source, syntax))
+        ids.append(d)
+        if p >= 0:
+            out[p].children.append(me)
         ch = children(d)
         for j in range(len(ch) - 1, -1, -1):
             stack.append((ch[j], me, j, depth + 1))
+    return ProofTree(theorem, out, essential), ids
 
 
 def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_only: bool = True) -> list[str]:

@@ -16,7 +16,7 @@ theorems never seen in training.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import partial
 
@@ -88,16 +88,8 @@ def _inlinable_info(opts: ExpansionOptions, db: Database, label: str) -> tuple[i
     tree = proof_tree(db, label, opts.max_inlined_proof)
     if tree is None:
         return None
-    return len(tree), dict(_leaf_counts(tree, db[label].frame.hyps))
-
-
-def _leaf_counts(tree: ProofTree, hyps: tuple[str, ...]) -> dict[str, int]:
-    hs = set(hyps)
-    counts: dict[str, int] = defaultdict(int)
-    for n in tree.nodes:
-        if not n.children and n.label in hs:
-            counts[n.label] += 1
-    return counts
+    hyps = set(db[label].frame.hyps)
+    return len(tree), dict(Counter(n.label for n in tree.nodes if not n.children and n.label in hyps))
 
 
 def _candidates_of(opts: ExpansionOptions, inl: dict[str, tuple[int, dict[str, int]]], db: Database,
@@ -106,24 +98,20 @@ def _candidates_of(opts: ExpansionOptions, inl: dict[str, tuple[int, dict[str, i
     tree = proof_tree(db, label, opts.max_nodes)
     if tree is None:
         return []
-    nodes = tree.nodes
-    n = len(nodes)
-    sub = [1] * n
-    for i in range(n - 1, -1, -1):
-        for c in nodes[i].children:
-            sub[i] += sub[c]
+    n = len(tree)
+    sub = lambda i: tree.subtree_end(i) - i  # noqa: E731  (pre-order: a subtree is a range)
     out = []
     stmts = db.statements
-    for i, node in enumerate(nodes):
+    for i, node in enumerate(tree.nodes):
         l = node.label
         info = inl.get(l)
         if info is None or stmts[l].index >= stmts[label].index:
             continue
         tsize, occ = info
         hyps = stmts[l].frame.hyps
-        new = n - sub[i] + tsize - sum(occ.values())
+        new = n - sub(i) + tsize - sum(occ.values())
         for h, c in zip(hyps, node.children):
-            new += occ.get(h, 0) * sub[c]
+            new += occ.get(h, 0) * sub(c)
         if new <= opts.max_nodes:
             out.append((i, l))
     return out

@@ -230,7 +230,7 @@ class Library:
         return out
 
 
-# ------------------------------------------------------------------ verification
+# ------------------------------------------------------------------ labels of new theorems
 def _safe_prefix(db: Database, base: str = "mmr") -> str:
     taken = set(db.statements) | db.constants | db.variables
     k = 0
@@ -340,7 +340,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
     t = terms(db)
     types = {v: db.var_typecodes[v] for v in th.variables}
     accept = lambda v, s: t.is_term(types[v], s)  # noqa: E731
-    hole_pats = _hole_patterns(th)
+    hole_pats = [th.hypotheses[p] for p in th.proof if p.__class__ is int]  # holes in proof (pre-)order
     out = []
     trees: dict[int, tuple[ProofTree, list[int]] | None] = {}
     for k, v in occ:
@@ -370,11 +370,6 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
         if subst is not None:
             out.append((k, v))
     return out
-
-
-def _hole_patterns(th: Theorem) -> list[tuple[str, ...]]:
-    """Each hole's hypothesis expression, holes in proof (pre-)order."""
-    return [th.hypotheses[p] for p in th.proof if p.__class__ is int]
 
 
 def _score(steps: int, holes: int, uses: int) -> int:
@@ -570,6 +565,24 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
     return res
 
 
+# ------------------------------------------------------------------ the options
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Everything ``mmrefactor extract`` can be told (see :func:`run_extract`)."""
+
+    method: str = "gnn"
+    checkpoint: str | None = None      # gnn: the trained model
+    top: int = 20                      # theorems to keep
+    on: str = "proofs"                 # gnn: run on real proofs or on the expansion examples
+    max_nodes: int = 1000              # gnn: largest proof tree given to the model
+    strict: bool = False               # gnn: REFACTOR's literal fragment rule
+    device: str | None = None          # gnn: cpu or cuda
+    seed: int = 0
+    stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
+    stitch_arity: int = 4
+    limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
+
+
 # ------------------------------------------------------------------ the GNN path
 def _tree_of_graph(db: Database, g, vocab) -> ProofTree:
     """A full tree back from a dataset graph (expressions from its tokens)."""
@@ -590,13 +603,11 @@ def _tree_of_graph(db: Database, g, vocab) -> ProofTree:
     return ProofTree(g.theorem, nodes)
 
 
-def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: int = 1000,
-                  device: str | None = None, strict: bool = False, batch_size: int = 64,
-                  limit: int | None = None) -> tuple[list[Fragment], dict]:
-    """Run the node classifier over every real proof (``on="proofs"``) or over the
-    expansion dataset's examples (``on="expansion"``) and cut fragments from its
-    positive nodes; ``limit``: only the first N proofs (or examples). Returns
-    (fragments, info)."""
+def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64) -> tuple[list[Fragment], dict]:
+    """Run the node classifier (``opts.checkpoint``) over every real proof
+    (``opts.on == "proofs"``) or over the expansion dataset's examples
+    (``"expansion"``) and cut fragments from its positive nodes;
+    ``opts.limit``: only the first N proofs (or examples). Returns (fragments, info)."""
     import torch
     from torch_geometric.loader import DataLoader
 
@@ -605,8 +616,8 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     from .train import CheckpointError, load_checkpoint, model_from_checkpoint, pick_device
 
     try:
-        dev = pick_device(device)
-        ck = load_checkpoint(checkpoint, dev)
+        dev = pick_device(opts.device)
+        ck = load_checkpoint(opts.checkpoint, dev)
         meta, vocab, splits = load_dataset(ck["dataset"])
     except (CheckpointError, DatasetError) as exc:
         raise ExtractError(str(exc)) from None
@@ -615,7 +626,8 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     model.eval()
     max_tokens = meta.get("key", {}).get("max_tokens", 128)
     sym_ids, lab_ids = vocab.index()
-    info = {"checkpoint": os.path.abspath(checkpoint), "on": on, "max_nodes": max_nodes,
+    on, limit = opts.on, opts.limit
+    info = {"checkpoint": os.path.abspath(opts.checkpoint), "on": on, "max_nodes": opts.max_nodes,
             "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
             "dataset_matches_database": meta.get("key", {}).get("database_sha256") == database_hash(db)}
     items: list[tuple[str, ProofTree]] = []
@@ -623,7 +635,7 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     skipped = 0
     if on == "proofs":
         for l in db.theorems()[:limit]:
-            tree = proof_tree(db, l, max_nodes)
+            tree = proof_tree(db, l, opts.max_nodes)
             if tree is None or tree.nodes[0].syntax:
                 skipped += 1
                 continue
@@ -651,32 +663,14 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     positive_nodes = 0
     for (label, tree), p in zip(items, preds):
         positive_nodes += sum(p)
-        frags.extend(fragments_from_positive(db, tree, [i for i, x in enumerate(p) if x], label, strict=strict))
+        frags.extend(fragments_from_positive(db, tree, [i for i, x in enumerate(p) if x], label, opts.strict))
     info.update(positive_nodes=positive_nodes, nodes=sum(len(t) for _, t in items))
     return frags, info
 
 
 # ------------------------------------------------------------------ the extractors
-@dataclass(frozen=True)
-class ExtractOptions:
-    """Everything ``mmrefactor extract`` can be told (see :func:`run_extract`)."""
-
-    method: str = "gnn"
-    checkpoint: str | None = None      # gnn: the trained model
-    top: int = 20                      # theorems to keep
-    on: str = "proofs"                 # gnn: run on real proofs or on the expansion examples
-    max_nodes: int = 1000              # gnn: largest proof tree given to the model
-    strict: bool = False               # gnn: REFACTOR's literal fragment rule
-    device: str | None = None          # gnn: cpu or cuda
-    seed: int = 0
-    stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
-    stitch_arity: int = 4
-    limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
-
-
 def _gnn(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
-    frags, info = gnn_fragments(db, opts.checkpoint, on=opts.on, max_nodes=opts.max_nodes, device=opts.device,
-                                strict=opts.strict, limit=opts.limit)
+    frags, info = gnn_fragments(db, opts)
     return Proposals("gnn", by_shape(frags), info)
 
 
@@ -706,15 +700,12 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None) -> dict:
-    """``mmrefactor extract``: extract with one method and write T.json atomically
-    (the options are those of :class:`ExtractOptions`)."""
-    return extract_file(db_path, out, ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed,
-                                                     stitch_iterations, stitch_arity, limit))
-
-
-def extract_file(db_path: str, out: str, opts: ExtractOptions) -> dict:
-    """Read the database, run the chosen extractor, rank and verify, write T.json."""
+    """``mmrefactor extract``: read the database, run the chosen extractor
+    (options: :class:`ExtractOptions`), rank and verify, write T.json atomically."""
     from metamath.write import check_output_path, write_atomic
+
+    opts = ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed, stitch_iterations,
+                          stitch_arity, limit)
 
     check_output_path(out, [db_path])  # fail before the work, not after it
     if opts.method not in EXTRACTORS:

@@ -112,9 +112,7 @@ def _variable_pool(db: Database, before: int | None = None) -> dict[str, list[tu
     declared before statement index ``before`` when given), in file order."""
     pool: dict[str, list[tuple[str, str]]] = {}
     for tc, v, f, i in outer_floats(db):
-        vs = pool.setdefault(tc, [])
-        if before is None or i < before:
-            vs.append((v, f))
+        pool.setdefault(tc, []).extend([(v, f)] if before is None or i < before else [])
     return pool
 
 
@@ -379,7 +377,7 @@ def concrete(db: Database, tree: ProofTree, root: int, shape: Shape) -> Theorem:
         return f
 
     def subtree_rpn(i: int) -> None:
-        for j in tree.postorder(i):
+        for j in postorder(i, lambda j: nodes[j].children):
             n = nodes[j]
             proof.append(n.label if n.children else leaf(n.label))
             note_vars(n.expr)

@@ -38,10 +38,7 @@ class Layout:
             return None
         lo = self.starts[it]
         hi = self.starts[it + 1] if it + 1 < len(self.starts) else float("inf")
-        for l, st in db.statements.items():
-            if lo <= st.start < hi and st.kind in "ap":
-                return l
-        return None
+        return next((l for l, st in db.statements.items() if lo <= st.start < hi and st.kind in "ap"), None)
 
     def insertion(self, text: str, it: int, blocks: list[str]) -> tuple[int, str]:
         """(offset, text) that puts ``blocks`` (written with this item's indent)

@@ -83,8 +83,7 @@ class NewTheorem:
     frame_dvs: tuple = ()                       # mandatory $d pairs
     hyp_kind: dict = field(default_factory=dict)  # frame hyp -> ('e', label) | ('v', var)
     pattern: Pattern | None = None
-    own_nodes: int = 0                          # its own proof's expanded tree
-    own_proof: Proof | None = None
+    own_proof: Proof | None = None              # its own proof (own_proof.tree_size(): its size)
     dep_item: int = -1                          # top-level item of its last dependency
 
 

@@ -170,7 +170,6 @@ def _probe(db: Database, plans: list[NewTheorem], tpath: str, lay: Layout) -> Da
         mvars = {k[1] for k in th.hyp_kind.values() if k[0] == "v"}
         th.pattern = Pattern.of(proof.tree(pdb), pdb, own, mvars)
         th.own_proof = proof
-        th.own_nodes = proof.tree_size()
         # the top-level item of its last dependency: used statements and its variables' $f
         deps = [l for l in th.proof if l not in own]
         deps += [floats[v] for v in _vars_of(db, th)]
@@ -282,7 +281,7 @@ def _measure_output(db: Database, label: str):
 
 
 def _size_key(th: NewTheorem) -> tuple[int, int]:
-    return (th.own_nodes, th.index)
+    return (th.own_proof.tree_size(), th.index)
 
 
 def _rewrite_new_theorems(pdb: Database, plans: list[NewTheorem]) -> dict[int, tuple[Proof, list, dict]]:
@@ -462,9 +461,9 @@ def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theo
         k = th.index
         per.append({"label": th.label, "proposed_label": th.proposed, "statement": " ".join(th.statement),
                     "hypotheses": [" ".join(e) for _, e in th.hyps], "uses": tally.uses[k],
-                    "proofs": tally.proofs[k], "nodes_saved": tally.gained[k] - th.own_nodes,
+                    "proofs": tally.proofs[k], "nodes_saved": tally.gained[k] - th.own_proof.tree_size(),
                     "nodes_saved_gross": tally.gained[k],
-                    "own_proof_nodes": own[k][0].tree_size() if k in own else th.own_nodes,
+                    "own_proof_nodes": (own[k][0] if k in own else th.own_proof).tree_size(),
                     "uses_new_theorems": sorted(plans[u].label for u in own[k][2]) if k in own else [],
                     "inserted_before": lay.label_in(db, tally.place[k])})
     ostmts = odb.statements

@@ -17,7 +17,7 @@ labels in reverse Polish order), and extraction's figures (``uses``,
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable
 
 from metamath.database import Database
 from metamath.errors import MMError, ProofError
@@ -89,10 +89,6 @@ def hypothesis_labels(label: str, n: int) -> list[str]:
     return [f"{label}.{i + 1}" for i in range(n)]
 
 
-def _text(e: str | Sequence[str]) -> str:
-    return e if isinstance(e, str) else " ".join(e)
-
-
 def block(label: str, statement, hypotheses: Iterable, dv: Iterable = (), proof_text: str = "",
           comment: str | None = None, indent: str = "") -> str:
     """A ``${ $e.. $d.. $( comment $) $p $}`` block (no final newline).
@@ -101,15 +97,16 @@ def block(label: str, statement, hypotheses: Iterable, dv: Iterable = (), proof_
     space-separated strings; ``proof_text`` is what follows ``$=``, through
     ``$.`` (see :func:`normal_proof_text`); lines start with ``indent``.
     """
+    text = lambda e: e if isinstance(e, str) else " ".join(e)  # noqa: E731
     i2 = indent + "  "
     lines = [indent + "${"]
     for h, e in hypotheses:
-        lines.append(f"{i2}{h} $e {_text(e)} $.")
+        lines.append(f"{i2}{h} $e {text(e)} $.")
     for a, b in dv:
         lines.append(f"{i2}$d {a} {b} $.")
     if comment is not None:
         lines.append(wrap_comment(comment, i2))
-    lines.append(f"{i2}{label} $p {_text(statement)} $={proof_text}")
+    lines.append(f"{i2}{label} $p {text(statement)} $={proof_text}")
     lines.append(indent + "$}")
     return "\n".join(lines)
 

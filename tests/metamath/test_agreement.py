@@ -54,4 +54,4 @@ def test_verdict_parser_reads_a_rejection(tmp_path):
     p = tmp_path / "demo0-truncated.mm"
     p.write_text(bad)
     v = metamath_verdict(str(p))
-    assert not v.accepted and v.labels() == {"th1"} and v.first_step("th1") == 33
+    assert not v.accepted and v.failing() == ["th1"] and v.first_step("th1") == 33

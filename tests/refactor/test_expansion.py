@@ -25,8 +25,8 @@ def test_a1i_inside_mp1i_labels_exactly_the_inlined_nodes(db):
     outer = proof_tree(db, "mp1i", 1000)
     assert [n.label for n in outer.nodes] == ["a1i", "wps", "wch", "ax-mp", "wph", "wps", "mp1i.1", "mp1i.2"]
     ex = inline(db, outer, "mp1i", 0, proof_tree(db, "a1i", 1000), "a1i")
-    assert [n.label for n in ex.tree.nodes] == ["ax-mp", "wps", "wi", "wch", "wps", "ax-mp", "wph", "wps", "mp1i.1", "mp1i.2",
-                         "ax-1", "wps", "wch"]
+    assert [n.label for n in ex.tree.nodes] == ["ax-mp", "wps", "wi", "wch", "wps", "ax-mp", "wph", "wps",
+                                                "mp1i.1", "mp1i.2", "ax-1", "wps", "wch"]
     # a1i's own 9 steps are 1 (its hypothesis leaves became the argument roots); the argument
     # subproof of a1i.1 (ax-mp ... mp1i.2) keeps 0 inside
     assert ex.y == [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1]
