@@ -23,7 +23,7 @@ from functools import partial
 from metamath.database import Database
 from metamath.errors import ProofError
 from metamath.parallel import imap_theorems, map_theorems
-from metamath.proof import Kind, ProofTree, TreeNode, TreeTooLarge
+from metamath.proof import ProofTree, TreeNode, TreeTooLarge
 from metamath.verify import check, substitute, template
 
 NEVER_INLINE = frozenset({"dummylink", "idi"})
@@ -203,43 +203,37 @@ def inline(db: Database, outer: ProofTree, outer_label: str, node: int, inlined:
     syn = db.syntax_typecodes
     out: list[TreeNode] = []
     y: list[int] = []
-
-    def add(label: str, kind: Kind, expr, parent: int, pos: int, label_y: int) -> int:
-        me = len(out)
-        depth = 0
-        if parent >= 0:
-            out[parent].children.append(me)
-            depth = out[parent].depth + 1
-        out.append(TreeNode(label, kind, expr, [], parent, pos, depth, -1, expr[0] in syn))
-        y.append(label_y)
-        return me
-
-    # iterative walk: frames are (which tree, node, parent index, arg position, argument root)
-    stack = [("P", 0, -1, 0, None)]
+    # iterative walk: frames are (which tree, node, parent index, arg position, label of a P node)
+    stack = [("P", 0, -1, 0, 0)]
     while stack:
-        which, i, parent, pos, y_root = stack.pop()
+        which, i, parent, pos, label_y = stack.pop()
         if which == "P":
             if i == node:
-                stack.append(("T", 0, parent, pos, None))
+                stack.append(("T", 0, parent, pos, 1))
                 continue
             n = onodes[i]
-            me = add(n.label, n.kind, n.expr, parent, pos, 1 if y_root else 0)
-            kids = n.children
-            for k in range(len(kids) - 1, -1, -1):
-                stack.append(("P", kids[k], me, k, None))
+            label, expr = n.label, n.expr
         else:
             n = inodes[i]
-            l = n.label
-            kids = n.children
-            if not kids and l in hyp_arg:
-                stack.append(("P", hyp_arg[l], parent, pos, True))
+            label = n.label
+            if not n.children and label in hyp_arg:
+                stack.append(("P", hyp_arg[label], parent, pos, 1))  # an argument root came from T
                 continue
             t = tmpl_cache.get(n.expr)
             if t is None:
                 t = tmpl_cache[n.expr] = template(n.expr, variables)
-            me = add(fresh_f.get(l, l), n.kind, substitute(t, subst), parent, pos, 1)
-            for k in range(len(kids) - 1, -1, -1):
-                stack.append(("T", kids[k], me, k, None))
+            label, expr, label_y = fresh_f.get(label, label), substitute(t, subst), 1
+        me = len(out)
+        depth = 0
+        if parent >= 0:
+            up = out[parent]
+            up.children.append(me)
+            depth = up.depth + 1
+        out.append(TreeNode(label, n.kind, expr, [], parent, pos, depth, -1, expr[0] in syn))
+        y.append(label_y)
+        kids = n.children
+        for k in range(len(kids) - 1, -1, -1):
+            stack.append((which, kids[k], me, k, 0))
     return Example(ProofTree(outer_label, out), inlined_label, y)
 
 
