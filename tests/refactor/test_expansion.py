@@ -71,9 +71,18 @@ def test_same_seed_same_dataset_other_seed_other_split(db, expansion):
 
 
 def test_essential_view_drops_syntax_only(expansion):
-    ex = expansion.splits["train"][0]
-    ess = ex.essential()
-    assert ess.num_nodes == sum(1 for n in ex.tree.nodes if not n.syntax)
-    assert all(n.expr[0] == "|-" for n in ess.tree.nodes)
-    parent = [n.parent for n in ess.tree.nodes]
-    assert parent[0] == -1 and all(0 <= p < i for i, p in enumerate(parent) if i)
+    """The essential example keeps exactly the full example's essential nodes, in
+    pre-order with their labels, each hung from its nearest essential ancestor."""
+    for ex in expansion.splits["train"][:50]:
+        ess = ex.essential()
+        full = ex.tree.nodes
+        kept = [i for i, n in enumerate(full) if not n.syntax]
+        assert [(n.label, n.expr) for n in ess.tree.nodes] == [(full[i].label, full[i].expr) for i in kept]
+        assert ess.y == [ex.y[i] for i in kept] and all(n.expr[0] == "|-" for n in ess.tree.nodes)
+        for k, n in enumerate(ess.tree.nodes):
+            up = full[kept[k]].parent
+            while up >= 0 and full[up].syntax:
+                up = full[up].parent
+            assert n.parent == (kept.index(up) if up >= 0 else -1)
+            if n.parent >= 0:
+                assert ess.tree.nodes[n.parent].children[n.arg_pos] == k
