@@ -160,15 +160,16 @@ class Proof:
 
     A canonical DAG (:meth:`dag`) grows by :meth:`add`, which hash-conses: a
     step with the same label and children as an existing node is that node.
-    Expanded-tree sizes are kept per node as nodes are added.
+    ``nodes`` is append-only: the label index and the expanded-tree sizes are
+    kept as nodes are added.
     """
 
     theorem: str
     nodes: list[ProofNode]
     root: int
-    _index: dict | None = field(default=None, repr=False, compare=False)
-    _sizes: list[int] = field(default_factory=list, repr=False, compare=False)
-    _by_label: dict | None = field(default=None, repr=False, compare=False)
+    _index: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _sizes: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _by_label: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.nodes)
