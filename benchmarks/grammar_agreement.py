@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run from anywhere: the repository's packages first
     sys.path.insert(0, ROOT)
 
-from metamath.grammar import (ExprParseError, Grammar, SyntaxTree, _instantiate,  # noqa: E402
+from metamath.grammar import (ExprParseError, Grammar, SyntaxTree, instantiate,  # noqa: E402
                               proof_syntax_trees)
 from metamath.proof import Proof  # noqa: E402
 from metamath.verify import check  # noqa: E402
@@ -99,7 +99,7 @@ def compare_with_proof(grammar: Grammar, label: str) -> Agreement:
             seen.add(key)
             res.statements += 1
             try:
-                want = _instantiate(grammar.parse_statement(ref), subst)
+                want = instantiate(grammar.parse_statement(ref), subst)
             except ExprParseError as exc:
                 res.mismatches.append(f"{label}: statement {ref}: {exc.message}")
                 continue
@@ -177,4 +177,4 @@ def _step_tree(grammar: Grammar, proof: Proof, i: int, hyp: str | None) -> Synta
     if a.kind not in "ap":
         return None
     subst = {h: trees[c] for h, c in zip(a.frame.hyps, n.children) if c in trees}
-    return _instantiate(grammar.parse_statement(hyp or n.label), subst)
+    return instantiate(grammar.parse_statement(hyp or n.label), subst)

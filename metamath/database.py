@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .errors import MMError
 from .reader import SourceFile, include_path, load_source, scan, source_from_text
 
-_LABEL_OK = re.compile(r"[A-Za-z0-9._-]+\Z")
+LABEL_OK = re.compile(r"[A-Za-z0-9._-]+\Z")
 _COMMENT = re.compile(r"\$\((?:\s|\Z).*?\s\$\)", re.S)
 
 
@@ -262,7 +262,7 @@ class _Parser:
                 label = pending[0]
                 start = pending_at
                 pending = []
-                if not _LABEL_OK.match(label):
+                if not LABEL_OK.match(label):
                     raise src.error(start, f"invalid label {label!r} (letters, digits, '.', '-', '_' only)")
                 if label in stmts:
                     raise src.error(start, f"duplicate label {label!r}")

@@ -58,7 +58,7 @@ from .proof import Proof
 from .write import atomic_path
 
 __all__ = ["SyntaxTree", "Grammar", "ExprParseError", "grammar_typecodes", "proof_syntax_tree",
-           "proof_syntax_trees", "default_cache_dir"]
+           "proof_syntax_trees", "default_cache_dir", "instantiate"]
 
 _LALR_DISK_MIN_SECONDS = 2.0  # cache a built LALR table on disk only when building it was slow
 _MAX_CACHED = 500_000  # parse results kept per grammar before the cache is emptied
@@ -706,7 +706,7 @@ def proof_syntax_trees(db: Database, proof: Proof) -> dict[int, SyntaxTree]:
         kids = tuple(out[c] for c in n.children)
         st = stmts[n.label]
         if st.kind == "p":
-            out[i] = _instantiate(_syntax_theorem_tree(db, n.label), dict(zip(st.frame.hyps, kids)))
+            out[i] = instantiate(_syntax_theorem_tree(db, n.label), dict(zip(st.frame.hyps, kids)))
         else:
             out[i] = SyntaxTree(n.label, kids)
     return out
@@ -736,8 +736,9 @@ def _syntax_theorem_tree(db: Database, label: str) -> SyntaxTree:
     return t
 
 
-def _instantiate(tree: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
-    """Replace the ``$f`` leaves of ``tree`` by the trees in ``subst``."""
+def instantiate(tree: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
+    """Replace the leaves of ``tree`` named in ``subst`` (``$f`` labels, or
+    metavariables) by the trees given there."""
     if not tree.children:
         return subst.get(tree.label, tree)
-    return SyntaxTree(tree.label, tuple([_instantiate(c, subst) for c in tree.children]))
+    return SyntaxTree(tree.label, tuple([instantiate(c, subst) for c in tree.children]))

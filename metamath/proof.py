@@ -1,18 +1,20 @@
-"""Proofs as data: a DAG of steps, its expanded tree, and views on both.
+"""Proofs as data: one DAG type, one pre-order tree type, and the walks over them.
 
 The verifier (``check(db, label, record=True)``) produces a :class:`Proof`:
 ``nodes`` in execution order (children before parents), each with the label
-applied, the expression it proves and its children's node ids. Steps that a
-compressed proof saved with ``Z`` and reused are one shared node, so the
-object is a DAG. Views on it:
+applied, the expression it proves and its children's node ids; steps that a
+compressed proof reused are one shared node. Views on it:
 
-* :meth:`Proof.tree` -- the fully expanded proof tree as a
-  :class:`ProofTree` (what expansion, features and matching work on);
-* :meth:`Proof.essential_tree` -- the same tree with syntax steps dropped;
+* :meth:`Proof.tree` -- the fully expanded proof tree, a :class:`ProofTree`
+  (what expansion, features, extraction and the graph views work on);
+* :meth:`Proof.essential_tree` / :meth:`ProofTree.essential_view` /
+  :meth:`Proof.essential` -- the tree, or the DAG, with syntax steps dropped
+  (one rule, :func:`kept_children`);
 * :meth:`Proof.dag` -- the canonical hash-consed DAG: identical subproofs are
-  one node, even where a normal (uncompressed) proof writes them out twice;
-* :meth:`Proof.rpn` / :meth:`ProofTree.rpn` -- the labels of a normal proof
-  (reverse Polish order), which ``metamath.verify.check_rpn`` re-checks.
+  one node, even where a normal proof writes them out twice; it grows by
+  :meth:`Proof.add` (rewriting builds new proofs this way);
+* :meth:`Proof.rpn` / :meth:`ProofTree.rpn` -- a normal proof (reverse Polish
+  order, :func:`postorder`), which ``metamath.verify.check_rpn`` re-checks.
 
 A node is *syntax* when its expression's typecode is a variable type
 (``wff``, ``class``, ``setvar`` in set.mm) and *essential* otherwise. Each
@@ -21,10 +23,10 @@ tree node also has a :class:`Kind`: ``$f``, ``$e``, syntax ``$a``, logical
 
 Node order of a :class:`ProofTree`: pre-order from the root (node 0), the
 children of a node in the order of the applied assertion's mandatory
-hypotheses (the order a proof pushes them). A subtree is therefore the
-contiguous range ``i .. i + size - 1``. Node order of a :class:`Proof` (and of
-:meth:`Proof.dag`): children before parents; ``dag()`` lists nodes in the
-post-order in which a left-to-right walk of the tree first meets them.
+hypotheses. A subtree is therefore the contiguous range ``i .. i + size - 1``.
+Node order of a :class:`Proof`: children before parents; ``dag()`` lists
+nodes in the post-order in which a left-to-right walk of the tree first
+meets them.
 
 Trees of real proofs can be huge (set.mm's ``footex`` expands to 1.14 M
 nodes); every expanding method takes ``max_nodes`` and raises
@@ -32,9 +34,10 @@ nodes); every expanding method takes ``max_nodes`` and raises
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from operator import attrgetter
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from .database import Database
@@ -133,17 +136,16 @@ class ProofTree:
         if self.essential:
             raise ValueError(f"{self.theorem}: the essential-only view is not a proof (syntax steps dropped)")
         nodes = self.nodes
-        out: list[str] = []
-        stack: list[tuple[int, bool]] = [(root, False)]
-        while stack:
-            i, done = stack.pop()
-            if done or not nodes[i].children:
-                out.append(nodes[i].label)
-                continue
-            stack.append((i, True))
-            for c in reversed(nodes[i].children):
-                stack.append((c, False))
-        return out
+        return [nodes[i].label for i in postorder(root, lambda i: nodes[i].children)]
+
+    def essential_view(self) -> tuple["ProofTree", list[int]]:
+        """The tree without syntax nodes (see :func:`kept_children`) and, for each
+        of its nodes, its index in this tree."""
+        nodes = self.nodes
+        kids = kept_children(nodes, 0, lambda i: not nodes[i].syntax)
+        facts = attrgetter("label", "kind", "expr", "source", "syntax")
+        return _build_tree(self.theorem, kids.__getitem__, kids[0] if nodes[0].syntax else [0], True,
+                           lambda i: facts(nodes[i]))
 
     def to_proof(self) -> "Proof":
         """The tree as a :class:`Proof` (canonical hash-consed DAG, see :meth:`Proof.dag`)."""
@@ -154,15 +156,65 @@ class ProofTree:
 
 @dataclass
 class Proof:
+    """A proof as a DAG of steps, children before parents (see the module docstring).
+
+    A canonical DAG (:meth:`dag`) grows by :meth:`add`, which hash-conses: a
+    step with the same label and children as an existing node is that node.
+    ``nodes`` is append-only: the label index and the expanded-tree sizes are
+    kept as nodes are added.
+    """
+
     theorem: str
     nodes: list[ProofNode]
     root: int
+    _index: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _sizes: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _by_label: dict | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def add(self, label: str, children: tuple[int, ...], expr: tuple[str, ...]) -> int:
+        """The id of the node applying ``label`` to ``children``, added when new."""
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for i, n in enumerate(self.nodes):
+                index.setdefault((n.label, n.children), i)
+        key = (label, children)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(self.nodes)
+            self.nodes.append(ProofNode(label, expr, children))
+            self._by_label = None
+        return i
+
+    def nodes_with(self, label: str) -> list[int]:
+        """The nodes applying ``label`` (an index built on first use)."""
+        if self._by_label is None:
+            idx: dict[str, list[int]] = {}
+            for i, n in enumerate(self.nodes):
+                idx.setdefault(n.label, []).append(i)
+            self._by_label = idx
+        return self._by_label.get(label, [])
+
+    def reachable(self) -> list[int]:
+        """The ids of the nodes the root uses, in increasing order."""
+        nodes = self.nodes
+        seen = [False] * len(nodes)
+        seen[self.root] = True
+        for i in range(self.root, -1, -1):
+            if seen[i]:
+                for c in nodes[i].children:
+                    seen[c] = True
+        return [i for i, s in enumerate(seen) if s]
 
     def sizes(self) -> list[int]:
-        """Expanded-tree size of every node (computed on the DAG)."""
-        size = [0] * len(self.nodes)
-        for i, n in enumerate(self.nodes):
-            size[i] = 1 + sum(size[c] for c in n.children)
+        """Expanded-tree size of every node (computed on the DAG, kept as it grows)."""
+        size = self._sizes
+        nodes = self.nodes
+        for i in range(len(size), len(nodes)):
+            size.append(1 + sum(size[c] for c in nodes[i].children))
         return size
 
     def tree_size(self) -> int:
@@ -183,47 +235,50 @@ class Proof:
             n = self.tree_size()
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes)
-        return self._expand(db, essential=False)
+        nodes = self.nodes
+        return self._expand(db, lambda d: nodes[d].children, False)
 
     def essential_tree(self, db: "Database", max_nodes: int | None = None) -> ProofTree:
         """The expanded tree without syntax nodes (pre-order, root = 0)."""
-        if self.nodes[self.root].expr[0] in db.syntax_typecodes:
+        syn = db.syntax_typecodes
+        if self.nodes[self.root].expr[0] in syn:
             raise ValueError(f"{self.theorem}: proves a syntax statement; its essential view is empty")
         if max_nodes is not None:
-            n = self.essential_size(db.syntax_typecodes)
+            n = self.essential_size(syn)
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes, "essential proof tree")
-        return self._expand(db, essential=True)
+        kids = self._essential_children(syn)
+        return self._expand(db, kids.__getitem__, True)
 
-    def _expand(self, db: "Database", essential: bool) -> ProofTree:
+    def _essential_children(self, syntax_typecodes) -> dict[int, list[int]]:
+        nodes = self.nodes
+        return kept_children(nodes, self.root, lambda d: nodes[d].expr[0] not in syntax_typecodes)
+
+    def _expand(self, db: "Database", children, essential: bool) -> ProofTree:
         dag = self.nodes
         syntax_tc = db.syntax_typecodes
         kinds: dict[str, Kind] = {}
-        out: list[TreeNode] = []
-        # (DAG id, parent tree index, depth); children pushed in reverse so they pop in order
-        stack: list[tuple[int, int, int]] = [(self.root, -1, 0)]
-        while stack:
-            d, p, depth = stack.pop()
+
+        def facts(d: int) -> tuple:
             n = dag[d]
-            syn = n.expr[0] in syntax_tc
-            if essential and syn:
-                me, below = p, depth  # dropped: its children hang from the nearest kept ancestor
-            else:
-                k = kinds.get(n.label)
-                if k is None:
-                    k = kinds[n.label] = node_kind(db, n.label)
-                me = len(out)
-                if p >= 0:
-                    siblings = out[p].children
-                    out.append(TreeNode(n.label, k, n.expr, [], p, len(siblings), depth, d, syn))
-                    siblings.append(me)
-                else:
-                    out.append(TreeNode(n.label, k, n.expr, [], -1, 0, depth, d, syn))
-                below = depth + 1
-            ch = n.children
-            for j in range(len(ch) - 1, -1, -1):
-                stack.append((ch[j], me, below))
-        return ProofTree(self.theorem, out, essential)
+            k = kinds.get(n.label)
+            if k is None:
+                k = kinds[n.label] = node_kind(db, n.label)
+            return n.label, k, n.expr, d, n.expr[0] in syntax_tc
+
+        return _build_tree(self.theorem, children, [self.root], essential, facts)[0]
+
+    def essential(self, syntax_typecodes) -> tuple["Proof", list[int]]:
+        """The DAG without syntax steps: one node per essential node the root
+        reaches, its children the nearest essential nodes below it (no
+        hash-consing: nodes that differ only in syntax stay apart), and, per
+        node, the id of the node of this DAG it comes from."""
+        kids = self._essential_children(syntax_typecodes)
+        order = list(dag_postorder(self.root, kids.__getitem__))
+        new = {d: i for i, d in enumerate(order)}
+        nodes = self.nodes
+        out = [ProofNode(nodes[d].label, nodes[d].expr, tuple(new[c] for c in kids[d])) for d in order]
+        return Proof(self.theorem, out, new[self.root]), order
 
     def dag(self) -> "Proof":
         """The canonical hash-consed DAG: one node per distinct subproof.
@@ -242,19 +297,86 @@ class Proof:
             n = self.tree_size()
             if n > max_nodes:
                 raise TreeTooLarge(self.theorem, n, max_nodes, "normal proof")
-        dag = self.nodes
-        out: list[str] = []
-        stack: list[tuple[int, bool]] = [(self.root, False)]
-        while stack:
-            d, done = stack.pop()
-            n = dag[d]
-            if done or not n.children:
-                out.append(n.label)
-                continue
+        nodes = self.nodes
+        return [nodes[d].label for d in postorder(self.root, lambda d: nodes[d].children)]
+
+
+# ------------------------------------------------------------------ walks
+def postorder(root, children) -> Iterator:
+    """Every node of the tree at ``root`` expanded, children before parents
+    (reverse Polish order); a node shared in a DAG comes once per use.
+    ``children(x)``: the children of ``x`` in order (ids, or nodes)."""
+    stack = [(root, False)]
+    while stack:
+        x, done = stack.pop()
+        kids = children(x)
+        if done or not kids:
+            yield x
+            continue
+        stack.append((x, True))
+        for c in reversed(kids):
+            stack.append((c, False))
+
+
+def dag_postorder(root: int, children) -> Iterator[int]:
+    """Every node reachable from ``root`` once, children before parents, in the
+    order in which a left-to-right walk of the expanded tree first finishes them."""
+    done_ids: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        d, done = stack.pop()
+        if d in done_ids:
+            continue
+        kids = children(d)
+        if not done and kids:
             stack.append((d, True))
-            for c in reversed(n.children):
-                stack.append((c, False))
-        return out
+            for c in reversed(kids):
+                if c not in done_ids:
+                    stack.append((c, False))
+            continue
+        done_ids.add(d)
+        yield d
+
+
+def kept_children(nodes, root: int, keep) -> dict[int, list[int]]:
+    """The view of a proof (tree or DAG) without the nodes ``keep`` rejects:
+    for each kept node ``root`` reaches, the nearest kept nodes below it, in
+    order (a dropped node's children hang from its nearest kept ancestor).
+    The root is always listed (its kept descendants when it is dropped)."""
+    below: dict[int, tuple[int, ...]] = {}
+    out: dict[int, list[int]] = {}
+    for i in dag_postorder(root, lambda d: nodes[d].children):
+        kids: list[int] = []
+        for c in nodes[i].children:
+            kids.extend(below[c])
+        if keep(i):
+            below[i] = (i,)
+            out[i] = kids
+        else:
+            below[i] = tuple(kids)
+            if i == root:
+                out[i] = kids
+    return out
+
+
+def _build_tree(theorem: str, children, roots: list[int], essential: bool, facts) -> tuple[ProofTree, list[int]]:
+    """The tree expanded from ``roots`` by ``children`` in pre-order, node facts
+    from ``facts(id) -> (label, kind, expr, source, syntax)``, and each node's id."""
+    out: list[TreeNode] = []
+    ids: list[int] = []
+    stack = [(r, -1, 0, 0) for r in reversed(roots)]
+    while stack:
+        d, p, pos, depth = stack.pop()
+        label, kind, expr, source, syntax = facts(d)
+        me = len(out)
+        out.append(TreeNode(label, kind, expr, [], p, pos, depth, source, syntax))
+        ids.append(d)
+        if p >= 0:
+            out[p].children.append(me)
+        ch = children(d)
+        for j in range(len(ch) - 1, -1, -1):
+            stack.append((ch[j], me, j, depth + 1))
+    return ProofTree(theorem, out, essential), ids
 
 
 def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_only: bool = True) -> list[str]:
@@ -263,33 +385,25 @@ def show_lines(proof: Proof, kinds: dict[str, str], syntax_typecodes, essential_
 
     ``kinds`` maps a label to its statement kind (``f``/``e``/``a``/``p``).
     """
-    lines: list[tuple[int, int, str, str, str, list[int]]] = []
     nodes = proof.nodes
-    # iterative post-order walk of the expanded tree
-    stack: list[tuple[int, int, bool]] = [(proof.root, 0, False)]
-    numbers: list[int] = []
+    roots = [proof.root]
+    if essential_only:
+        kids = proof._essential_children(syntax_typecodes).__getitem__
+        if nodes[proof.root].expr[0] in syntax_typecodes:
+            roots = kids(proof.root)
+    else:
+        kids = lambda d: nodes[d].children  # noqa: E731
     out: list[str] = []
-    counter = 0
-    pending: list[list[int]] = [[]]
-    while stack:
-        nid, depth, done = stack.pop()
-        node = nodes[nid]
-        shown = not (essential_only and node.expr[0] in syntax_typecodes)
-        if not done:
-            stack.append((nid, depth, True))
-            pending.append([])
-            for c in reversed(node.children):
-                stack.append((c, depth + 1 if shown else depth, False))
-            continue
-        kids = pending.pop()
-        if not shown:
-            pending[-1].extend(kids)
-            continue
-        counter += 1
-        hyps = ",".join(str(k) for k in kids)
-        out.append(f"{counter:>5} {hyps:>12} {'  ' * depth}{node.label:<12} ${kinds.get(node.label, '?')} "
-                   f"{' '.join(node.expr)}")
-        pending[-1].append(counter)
+    numbers: list[int] = []  # line numbers of the steps not yet used, as an RPN stack
+    for r in roots:
+        for d, depth in postorder((r, 0), lambda x: [(c, x[1] + 1) for c in kids(x[0])]):
+            k = len(numbers) - len(kids(d))
+            hyps = ",".join(map(str, numbers[k:]))
+            del numbers[k:]
+            node = nodes[d]
+            out.append(f"{len(out) + 1:>5} {hyps:>12} {'  ' * depth}{node.label:<12} "
+                       f"${kinds.get(node.label, '?')} {' '.join(node.expr)}")
+            numbers.append(len(out))
     return out
 
 
@@ -300,26 +414,10 @@ def hash_cons(theorem: str, nodes, root: int) -> Proof:
     ``nodes`` may be a tree's or a DAG's: anything with ``label``, ``expr`` and
     ``children`` (indices into ``nodes``).
     """
+    out = Proof(theorem, [], -1)
     new: dict[int, int] = {}
-    index: dict[tuple, int] = {}
-    out: list[ProofNode] = []
-    stack: list[tuple[int, bool]] = [(root, False)]
-    while stack:
-        d, done = stack.pop()
-        if d in new:
-            continue
+    for d in dag_postorder(root, lambda d: nodes[d].children):
         n = nodes[d]
-        if not done and n.children:
-            stack.append((d, True))
-            for c in reversed(n.children):
-                if c not in new:
-                    stack.append((c, False))
-            continue
-        kids = tuple(new[c] for c in n.children)
-        key = (n.label, kids)
-        j = index.get(key)
-        if j is None:
-            j = index[key] = len(out)
-            out.append(ProofNode(n.label, n.expr, kids))
-        new[d] = j
-    return Proof(theorem, out, new[root])
+        new[d] = out.add(n.label, tuple(new[c] for c in n.children), n.expr)
+    out.root = new[root]
+    return out

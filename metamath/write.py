@@ -280,18 +280,21 @@ def _insertion(text: str, at: int, items: list[str]) -> str:
 
 # ------------------------------------------------------------------ rendering
 def render(db: Database, bodies: dict[str, str] | None = None,
-           insert_before: dict[str, list[str]] | None = None, flatten: bool = False) -> tuple[str, bool]:
+           insert_before: dict[str, list[str]] | None = None, flatten: bool = False,
+           insert_at: dict[int, str] | None = None) -> tuple[str, bool]:
     """The database text with proof bodies replaced (label -> text after
-    ``$=`` through ``$.``) and statements inserted; flattened into one text
-    when the database has includes and anything changes (or ``flatten``).
+    ``$=`` through ``$.``) and statements inserted (``insert_at``: offset in
+    the main file -> text put there as it is); flattened into one text when
+    the database has includes and anything changes (or ``flatten``).
     Returns (text, flattened).
     """
     bodies = bodies or {}
     insert_before = insert_before or {}
     stmts = db.statements
-    if not bodies and not insert_before and not flatten:
+    if not bodies and not insert_before and not insert_at and not flatten:
         return db.files[0].text, False
     reps: list[list[tuple[int, int, object]]] = [[] for _ in db.files]
+    reps[0].extend((at, at, piece) for at, piece in (insert_at or {}).items())
     for label, body in bodies.items():
         st = stmts[label]
         reps[st.file].append((st.proof[0], st.proof[1] + 2, body))

@@ -298,20 +298,19 @@ def _extract_parser(add) -> None:
 
 # ---------------------------------------------------------------- rewrite
 def cmd_rewrite(args) -> int:
-    from refactor.rewrite import RewriteError, load_theorems, rewrite_file
+    from refactor.rewrite import RewriteError, rewrite_file
+    from refactor.theorems import TheoremsFileError
 
     quiet = args.json
-    # a theorems file that cannot be read or has the wrong shape is bad input (exit 2), so it is
-    # read once here first; what goes wrong later (a theorem that does not fit the database or
-    # does not verify, a rewritten proof rejected) is a failed rewrite (exit 1)
-    try:
-        load_theorems(args.theorems)
-    except RewriteError as exc:
-        raise UsageError(str(exc)) from None
+    # a theorems file that cannot be read or has the wrong shape is bad input (exit 2); what goes
+    # wrong later (a theorem that does not fit the database or does not verify, a rewritten proof
+    # rejected) is a failed rewrite (exit 1)
     try:
         res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
                            split=args.split, progress=not quiet and sys.stderr.isatty(),
                            log=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
+    except TheoremsFileError as exc:
+        raise UsageError(str(exc)) from None
     except RewriteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,6 @@ last.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import itertools
 import json
 import os
@@ -68,16 +67,8 @@ class Split(torch.utils.data.Dataset):
             yield from sh
 
 
-def database_hash(db: Database) -> str:
-    h = hashlib.sha256()
-    for f in db.files:
-        h.update(f.text.encode("ascii", "replace"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def cache_key(db: Database, opts: ExpansionOptions, max_tokens: int) -> dict:
-    key = {"database_sha256": database_hash(db), "options": opts.key(), "max_tokens": max_tokens,
+    key = {"database_sha256": db.sha256(), "options": opts.key(), "max_tokens": max_tokens,
            "feature_version": FEATURE_VERSION}
     return json.loads(json.dumps(key))  # the form it takes in meta.json (tuples become lists)
 

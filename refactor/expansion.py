@@ -7,20 +7,23 @@ dummy variables renamed to variables P does not use, T's hypothesis leaves
 replaced by the argument subtrees. A node is labelled 1 when it came from
 T's proof, the roots of the argument subtrees included, their insides not.
 
-Examples are plain :class:`Example` records (pre-order node lists, root
-first); :mod:`refactor.dataset` turns them into torch-geometric graphs.
+Examples are :class:`Example` records (a :class:`metamath.proof.ProofTree`,
+pre-order, root first, and its node labels); :mod:`refactor.dataset` turns
+them into torch-geometric graphs.
 Splits are grouped by the inlined theorem, so valid/test examples inline
 theorems never seen in training.
 """
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import partial
 
 from metamath.database import Database
 from metamath.errors import ProofError
 from metamath.parallel import imap_theorems, map_theorems
+from metamath.proof import ProofTree, TreeNode, TreeTooLarge
 from metamath.verify import check, substitute, template
 
 NEVER_INLINE = frozenset({"dummylink", "idi"})
@@ -45,108 +48,70 @@ class ExpansionOptions:
 
 
 @dataclass
-class Tree:
-    """A full proof tree in pre-order: node 0 is the root."""
-
-    labels: list[str]
-    exprs: list[tuple[str, ...]]
-    children: list[list[int]]
-
-
-@dataclass
 class Example:
-    """One expansion example: a proof tree with one application inlined."""
+    """One expansion example: the outer proof P's tree with one application of
+    T replaced by T's proof, and the node labels."""
 
-    theorem: str            # the outer proof P
+    tree: ProofTree         # theorem: P; source is -1 (no DAG node of P's proof)
     inlined: str            # the theorem T whose proof was inlined
-    labels: list[str]
-    exprs: list[tuple[str, ...]]
-    parent: list[int]       # parent index, -1 for the root
-    arg_pos: list[int]      # position among the parent's arguments (0 for the root)
     y: list[int]            # 1 = came from T's proof (argument roots included)
-    syntax: list[bool] = field(default_factory=list)
+
+    @property
+    def theorem(self) -> str:
+        return self.tree.theorem
 
     @property
     def num_nodes(self) -> int:
-        return len(self.labels)
+        return len(self.tree)
+
+    def essential(self) -> "Example":
+        """The example with syntax steps removed: essential nodes keep their essential ancestors."""
+        tree, old = self.tree.essential_view()
+        return Example(tree, self.inlined, [self.y[i] for i in old])
 
 
 class NoFreshVariable(ValueError):
     """A dummy variable of the inlined proof has no unused variable to be renamed to at P."""
 
 
-def proof_tree(db: Database, label: str, max_nodes: int) -> Tree | None:
-    """The full tree of a verified proof, or None if it exceeds ``max_nodes``."""
+def proof_tree(db: Database, label: str, max_nodes: int) -> ProofTree | None:
+    """The full tree of a verified proof, or None if it fails or exceeds ``max_nodes``."""
     try:
-        proof = check(db, label, record=True)
-    except ProofError:
+        return check(db, label, record=True).tree(db, max_nodes)
+    except (ProofError, TreeTooLarge):
         return None
-    if proof.tree_size() > max_nodes:
-        return None
-    labels: list[str] = []
-    exprs: list[tuple[str, ...]] = []
-    children: list[list[int]] = []
-    nodes = proof.nodes
-    stack = [(proof.root, -1)]
-    while stack:
-        nid, parent = stack.pop()
-        me = len(labels)
-        node = nodes[nid]
-        labels.append(node.label)
-        exprs.append(node.expr)
-        children.append([])
-        if parent >= 0:
-            children[parent].append(me)
-        for c in reversed(node.children):
-            stack.append((c, me))
-    return Tree(labels, exprs, children)
 
 
 # ------------------------------------------------------------------ candidates
-def _inlinable_info(db: Database, label: str) -> tuple[int, dict[str, int]] | None:
+def _inlinable_info(opts: ExpansionOptions, db: Database, label: str) -> tuple[int, dict[str, int]] | None:
     """(tree size, uses of each mandatory hypothesis as a leaf) for an inlinable proof."""
-    cap = _CTX["opts"].max_inlined_proof
-    tree = proof_tree(db, label, cap)
+    tree = proof_tree(db, label, opts.max_inlined_proof)
     if tree is None:
         return None
-    return len(tree.labels), dict(_leaf_counts(tree, db[label].frame.hyps))
+    hyps = set(db[label].frame.hyps)
+    return len(tree), dict(Counter(n.label for n in tree.nodes if not n.children and n.label in hyps))
 
 
-def _leaf_counts(tree: Tree, hyps: tuple[str, ...]) -> dict[str, int]:
-    hs = set(hyps)
-    counts: dict[str, int] = defaultdict(int)
-    for i, l in enumerate(tree.labels):
-        if not tree.children[i] and l in hs:
-            counts[l] += 1
-    return counts
-
-
-_CTX: dict = {}
-
-
-def _candidates_of(db: Database, label: str) -> list[tuple[int, str]]:
+def _candidates_of(opts: ExpansionOptions, inl: dict[str, tuple[int, dict[str, int]]], db: Database,
+                   label: str) -> list[tuple[int, str]]:
     """(node index, inlined theorem) for every application in P worth an example."""
-    opts: ExpansionOptions = _CTX["opts"]
-    inl: dict[str, tuple[int, dict[str, int]]] = _CTX["inlinable"]
     tree = proof_tree(db, label, opts.max_nodes)
     if tree is None:
         return []
-    n = len(tree.labels)
-    sub = [1] * n
-    for i in range(n - 1, -1, -1):
-        for c in tree.children[i]:
-            sub[i] += sub[c]
+    n = len(tree)
+    sub = lambda i: tree.subtree_end(i) - i  # noqa: E731  (pre-order: a subtree is a range)
     out = []
     stmts = db.statements
-    for i, l in enumerate(tree.labels):
+    for i, node in enumerate(tree.nodes):
+        l = node.label
         info = inl.get(l)
         if info is None or stmts[l].index >= stmts[label].index:
             continue
         tsize, occ = info
         hyps = stmts[l].frame.hyps
-        new = n - sub[i] + tsize - sum(occ.values())
-        for h, c in zip(hyps, tree.children[i]):
-            new += occ.get(h, 0) * sub[c]
+        new = n - sub(i) + tsize - sum(occ.values())
+        for h, c in zip(hyps, node.children):
+            new += occ.get(h, 0) * sub(c)
         if new <= opts.max_nodes:
             out.append((i, l))
     return out
@@ -156,22 +121,14 @@ def find_candidates(db: Database, opts: ExpansionOptions, progress: bool = False
                     jobs: int | None = None) -> dict[str, list[tuple[str, int]]]:
     """Inlined theorem -> [(outer proof, node index)] of every admissible application."""
     theorems = [l for l in db.theorems() if l not in NEVER_INLINE]
-    _CTX.update(opts=opts)
-    try:
-        infos = map_theorems(db, _inlinable_info, theorems, jobs=jobs,
-                             desc="sizing proofs" if progress else None)
-    finally:
-        _CTX.clear()
+    infos = map_theorems(db, partial(_inlinable_info, opts), theorems, jobs=jobs,
+                         desc="sizing proofs" if progress else None)
     inlinable = {l: v for l, v in infos.items() if v is not None}
     outer = db.theorems()
     if opts.limit_proofs is not None:
         outer = outer[: opts.limit_proofs]
-    _CTX.update(opts=opts, inlinable=inlinable)
-    try:
-        per_proof = map_theorems(db, _candidates_of, outer, jobs=jobs,
-                                 desc="finding applications" if progress else None)
-    finally:
-        _CTX.clear()
+    per_proof = map_theorems(db, partial(_candidates_of, opts, inlinable), outer, jobs=jobs,
+                             desc="finding applications" if progress else None)
     by_theorem: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for p in outer:
         for i, t in per_proof[p]:
@@ -205,12 +162,13 @@ def fresh_variables(db: Database, at: str, typecode: str, avoid: set[str]):
             yield f.expr[1], l
 
 
-def inline(db: Database, outer: Tree, outer_label: str, node: int, inlined: Tree,
+def inline(db: Database, outer: ProofTree, outer_label: str, node: int, inlined: ProofTree,
            inlined_label: str) -> Example:
     """``outer`` with the application at ``node`` replaced by ``inlined``'s proof."""
     tst = db[inlined_label]
     hyps = tst.frame.hyps
-    args = outer.children[node]
+    onodes, inodes = outer.nodes, inlined.nodes
+    args = onodes[node].children
     if len(args) != len(hyps):
         raise ValueError(f"{outer_label}: node {node} applies {inlined_label} to {len(args)} arguments, "
                          f"it has {len(hyps)} hypotheses")
@@ -220,15 +178,16 @@ def inline(db: Database, outer: Tree, outer_label: str, node: int, inlined: Tree
     for h, a in zip(hyps, args):
         hyp_arg[h] = a
         if stmts[h].kind == "f":
-            subst[stmts[h].expr[1]] = outer.exprs[a][1:]
+            subst[stmts[h].expr[1]] = onodes[a].expr[1:]
     # dummy variables of T: rename apart from everything P uses
     variables = db.variables
     used = set()
-    for e in outer.exprs:
-        used.update(variables.intersection(e))
+    for n in onodes:
+        used.update(variables.intersection(n.expr))
     fresh_f: dict[str, str] = {}
-    for i, l in enumerate(inlined.labels):
-        if not inlined.children[i] and l not in hyp_arg and stmts[l].kind == "f":
+    for n in inodes:
+        l = n.label
+        if not n.children and l not in hyp_arg and stmts[l].kind == "f":
             v = stmts[l].expr[1]
             if v in subst:
                 continue
@@ -242,63 +201,40 @@ def inline(db: Database, outer: Tree, outer_label: str, node: int, inlined: Tree
             fresh_f[l] = wl
     tmpl_cache: dict = {}
     syn = db.syntax_typecodes
-    ex = Example(outer_label, inlined_label, [], [], [], [], [], [])
-
-    def add(label, expr, parent, pos, y):
-        ex.labels.append(label)
-        ex.exprs.append(expr)
-        ex.parent.append(parent)
-        ex.arg_pos.append(pos)
-        ex.y.append(y)
-        ex.syntax.append(expr[0] in syn)
-        return len(ex.labels) - 1
-
-    # iterative walk: frames are (which tree, node, parent index, arg position, label override)
-    stack = [("P", 0, -1, 0, None)]
+    out: list[TreeNode] = []
+    y: list[int] = []
+    # iterative walk: frames are (which tree, node, parent index, arg position, label of a P node)
+    stack = [("P", 0, -1, 0, 0)]
     while stack:
-        which, i, parent, pos, y_root = stack.pop()
+        which, i, parent, pos, label_y = stack.pop()
         if which == "P":
             if i == node:
-                stack.append(("T", 0, parent, pos, None))
+                stack.append(("T", 0, parent, pos, 1))
                 continue
-            me = add(outer.labels[i], outer.exprs[i], parent, pos, 1 if y_root else 0)
-            kids = outer.children[i]
-            for k in range(len(kids) - 1, -1, -1):
-                stack.append(("P", kids[k], me, k, None))
+            n = onodes[i]
+            label, expr = n.label, n.expr
         else:
-            l = inlined.labels[i]
-            kids = inlined.children[i]
-            if not kids and l in hyp_arg:
-                stack.append(("P", hyp_arg[l], parent, pos, True))
+            n = inodes[i]
+            label = n.label
+            if not n.children and label in hyp_arg:
+                stack.append(("P", hyp_arg[label], parent, pos, 1))  # an argument root came from T
                 continue
-            expr = inlined.exprs[i]
-            t = tmpl_cache.get(expr)
+            t = tmpl_cache.get(n.expr)
             if t is None:
-                t = tmpl_cache[expr] = template(expr, variables)
-            me = add(fresh_f.get(l, l), substitute(t, subst), parent, pos, 1)
-            for k in range(len(kids) - 1, -1, -1):
-                stack.append(("T", kids[k], me, k, None))
-    return ex
-
-
-def essential_view(ex: Example) -> Example:
-    """The example with syntax steps removed: essential nodes keep their essential ancestors."""
-    keep = [i for i, s in enumerate(ex.syntax) if not s]
-    new_index = {old: k for k, old in enumerate(keep)}
-    parent = []
-    pos = []
-    counters: dict[int, int] = defaultdict(int)
-    for old in keep:
-        p = ex.parent[old]
-        while p >= 0 and ex.syntax[p]:
-            p = ex.parent[p]
-        np_ = new_index[p] if p >= 0 else -1
-        parent.append(np_)
-        pos.append(counters[np_] if np_ >= 0 else 0)
-        if np_ >= 0:
-            counters[np_] += 1
-    return Example(ex.theorem, ex.inlined, [ex.labels[i] for i in keep], [ex.exprs[i] for i in keep],
-                   parent, pos, [ex.y[i] for i in keep], [False] * len(keep))
+                t = tmpl_cache[n.expr] = template(n.expr, variables)
+            label, expr, label_y = fresh_f.get(label, label), substitute(t, subst), 1
+        me = len(out)
+        depth = 0
+        if parent >= 0:
+            up = out[parent]
+            up.children.append(me)
+            depth = up.depth + 1
+        out.append(TreeNode(label, n.kind, expr, [], parent, pos, depth, -1, expr[0] in syn))
+        y.append(label_y)
+        kids = n.children
+        for k in range(len(kids) - 1, -1, -1):
+            stack.append((which, kids[k], me, k, 0))
+    return Example(ProofTree(outer_label, out), inlined_label, y)
 
 
 def examples_for(db: Database, label: str, apps: list[tuple[int, str]], opts: ExpansionOptions,
@@ -318,12 +254,13 @@ def examples_for(db: Database, label: str, apps: list[tuple[int, str]], opts: Ex
         except NoFreshVariable:
             out.append(None)
             continue
-        out.append(essential_view(ex) if opts.essential_only else ex)
+        out.append(ex.essential() if opts.essential_only else ex)
     return out
 
 
-def _build_for(db: Database, label: str) -> list[Example | None]:
-    return examples_for(db, label, _CTX["jobs"].get(label, []), _CTX["opts"], _CTX.setdefault("trees", {}))
+def _build_for(chosen: dict[str, list[tuple[int, str]]], opts: ExpansionOptions, trees: dict, db: Database,
+               label: str) -> list[Example | None]:
+    return examples_for(db, label, chosen.get(label, []), opts, trees)
 
 
 @dataclass
@@ -393,35 +330,14 @@ def build_expansion(db: Database, opts: ExpansionOptions = ExpansionOptions(), p
                     jobs: int | None = None) -> Expansion:
     """All examples in memory (small databases; see refactor.dataset for streaming)."""
     plan = plan_expansion(db, opts, progress=progress, jobs=jobs)
-    _CTX.update(opts=opts, jobs=plan.chosen)
     splits: dict[str, list[Example]] = {"train": [], "valid": [], "test": []}
     skipped = 0
-    try:
-        for _, built in imap_theorems(db, _build_for, plan.outer_proofs(db), jobs=jobs,
-                                      desc="inlining" if progress else None):
-            for ex in built:
-                if ex is None:
-                    skipped += 1
-                else:
-                    splits[plan.groups[ex.inlined]].append(ex)
-    finally:
-        _CTX.clear()
+    build = partial(_build_for, plan.chosen, opts, {})  # the dict: inlined trees, cached per process
+    for _, built in imap_theorems(db, build, plan.outer_proofs(db), jobs=jobs,
+                                  desc="inlining" if progress else None):
+        for ex in built:
+            if ex is None:
+                skipped += 1
+            else:
+                splits[plan.groups[ex.inlined]].append(ex)
     return Expansion(splits, plan.groups, plan.applications, opts, skipped)
-
-
-def example_rpn(ex: Example) -> list[str]:
-    """The example's proof as labels in reverse Polish order (a normal proof)."""
-    children: list[list[int]] = [[] for _ in range(ex.num_nodes)]
-    for i in range(1, ex.num_nodes):
-        children[ex.parent[i]].append(i)
-    out: list[str] = []
-    stack = [(0, False)]
-    while stack:
-        i, done = stack.pop()
-        if done:
-            out.append(ex.labels[i])
-            continue
-        stack.append((i, True))
-        for c in reversed(children[i]):
-            stack.append((c, False))
-    return out

@@ -2,8 +2,10 @@
 
 Why: REFACTOR's classifier marks, in each proof, the nodes that look like
 one inlined theorem. Those marks only matter once they are a theorem that
-checks. This module turns marked nodes (or the shapes a symbolic baseline
-proposes) into theorems and keeps the ones worth adding:
+checks. Every method is an *extractor* (:data:`EXTRACTORS`: the GNN,
+frequent subtrees, Stitch) that proposes shapes, with the fragments they
+were cut from (:class:`Proposals`); one path, :func:`extract`, turns them
+into theorems and keeps the ones worth adding:
 
 1. **Fragments** (:func:`fragments_from_positive`): the positive essential
    nodes of a proof form components (connected in the tree); in each, a
@@ -17,8 +19,8 @@ proposes) into theorems and keeps the ones worth adding:
 2. **Theorems** (:mod:`refactor.generalize`): the most general theorem of
    each distinct shape by unification, the concrete instance when there is
    none; ``$d`` pairs and a normal proof from the theorem's own steps.
-3. **Verification** (:func:`verify_theorems`): every theorem is inserted as
-   a ``${ $e.. $d.. $p $}`` block at the end of a copy of the database
+3. **Verification** (:func:`refactor.theorems.verify_theorems`): every theorem is
+   inserted as a ``${ $e.. $d.. $p $}`` block at the end of a copy of the database
    text, which our verifier then parses and checks.
 4. **Dedupe** (:func:`refactor.generalize.canonical`): up to variable
    renaming and hypothesis order, against each other and against every
@@ -35,7 +37,7 @@ proposes) into theorems and keeps the ones worth adding:
    whose steps a better-ranked theorem already covers no longer count
    (``uses_marginal``; ``uses`` is the theorem's count on its own).
 
-The result is the T.json contract of issue 4 (see :func:`extract`).
+The result is a theorems file, T.json (:mod:`refactor.theorems`, :func:`extract`).
 """
 from __future__ import annotations
 
@@ -44,22 +46,21 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from functools import partial
+from typing import Callable, Iterable
 
 from metamath.database import Database
 from metamath.errors import MMError, ProofError
 from metamath.grammar import Grammar
 from metamath.parallel import map_theorems
-from metamath.proof import TreeTooLarge
+from metamath.proof import Proof, ProofTree, TreeNode, TreeTooLarge, node_kind
 from metamath.unify import match, terms
 from metamath.verify import check
 
-from .expansion import Example, Tree, proof_tree
+from .expansion import Example, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
-
-METHODS = ("gnn", "frequent", "stitch")
-
+from .theorems import hypothesis_labels, verify_theorems
 
 class ExtractError(Exception):
     """An extraction that cannot run (a missing checkpoint, a baseline not installed)."""
@@ -73,44 +74,34 @@ class Fragment:
     shape: Shape
     theorem: str
     root: int
-    tree: Tree | None = None
+    tree: ProofTree | None = None
 
 
-def _is_syntax(db: Database, expr: tuple[str, ...]) -> bool:
-    return expr[0] in db.syntax_typecodes
-
-
-def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "",
+def fragments_from_positive(db: Database, tree: ProofTree, positive, theorem: str = "",
                             strict: bool = False, keep_tree: bool = True) -> list[Fragment]:
     """The fragments (shapes with at least one step) that positive nodes of a full
     proof tree make, REFACTOR's way (see the module docstring).
 
-    ``positive``: a collection of node indices or a per-node sequence of bools.
+    ``positive``: the indices of the positive nodes.
     """
-    n = len(tree.labels)
-    if isinstance(positive, (list, tuple)) and len(positive) == n and all(isinstance(p, bool) for p in positive):
-        pos = [bool(p) for p in positive]
-    else:
-        pos = [False] * n
-        for i in positive:
-            pos[i] = True
+    nodes = tree.nodes
+    n = len(nodes)
+    pos = [False] * n
+    for i in positive:
+        pos[i] = True
     stmts = db.statements
-    ess = [not _is_syntax(db, e) for e in tree.exprs]
-    parent = [-1] * n
-    for i, kids in enumerate(tree.children):
-        for c in kids:
-            parent[c] = i
-    roots = [i for i in range(n) if pos[i] and ess[i] and not (parent[i] >= 0 and pos[parent[i]])]
+    ess = [not nd.syntax for nd in nodes]
+    roots = [i for i in range(n) if pos[i] and ess[i] and not (nodes[i].parent >= 0 and pos[nodes[i].parent])]
     out: list[Fragment] = []
     todo = list(roots)
     while todo:
         r = todo.pop(0)
 
         def build(v: int):
-            kids = tree.children[v]
+            kids = nodes[v].children
             ek = [c for c in kids if ess[c]]
             sk = [c for c in kids if not ess[c]]
-            st = stmts[tree.labels[v]]
+            st = stmts[nodes[v].label]
             if st.kind in "ef":
                 return None
             if not ek:
@@ -118,80 +109,53 @@ def fragments_from_positive(db: Database, tree: Tree, positive, theorem: str = "
                     return None  # a cut point: its (syntax) children are all outside
                 if strict and sk and not all(pos[c] for c in sk):
                     return None
-                return (tree.labels[v], ())
+                return (nodes[v].label, ())
             inside = [pos[c] for c in ek]
             if not any(inside):
                 return None
             if not all(inside) or (strict and sk and not all(pos[c] for c in sk)):
                 todo.extend(c for c in ek if pos[c])  # trimmed: inside children start anew
                 return None
-            return (tree.labels[v], tuple(build(c) for c in ek))
+            return (nodes[v].label, tuple(build(c) for c in ek))
 
         shape = build(r)
         if shape is not None:
-            out.append(Fragment(shape, theorem or getattr(tree, "theorem", ""), r, tree if keep_tree else None))
+            out.append(Fragment(shape, theorem or tree.theorem, r, tree if keep_tree else None))
     return out
 
 
-# ------------------------------------------------------------------ the library's essential trees
-@dataclass
-class EssentialTree:
-    """A proof's essential steps as a DAG: one node per distinct essential subproof
-    (the canonical hash-consed DAG of :meth:`metamath.proof.Proof.dag`, syntax
-    steps dropped), parents before children, the root first. ``children`` are
-    a step's essential hypotheses' proofs in order; ``dag_ids`` the nodes' ids
-    in the canonical DAG. A subproof used twice is one node, as in a
-    compressed proof, so counts over it are not inflated by expansion.
-    """
-
-    labels: list[str]
-    children: list[list[int]]
-    dag_ids: list[int]
-
-
-def _library_entry(db: Database, label: str):
-    """The essential DAG of one proof (None: too big, not a ``|-`` proof, or not verified)."""
+# ------------------------------------------------------------------ the library's essential DAGs
+def _library_entry(max_nodes: int | None, db: Database, label: str) -> tuple[Proof, list[int]] | None:
+    """The essential DAG of one proof (:meth:`metamath.proof.Proof.essential` of its
+    canonical DAG) and its nodes' ids in the canonical DAG; None when it is over
+    ``max_nodes``, not a ``|-`` proof, or not verified."""
     try:
         proof = check(db, label, record=True).dag()
     except (ProofError, MMError):
         return None
-    nodes = proof.nodes
-    syn = db.syntax_typecodes
-    if nodes[proof.root].expr[0] in syn:
+    if proof.nodes[proof.root].expr[0] in db.syntax_typecodes:
         return None
-    post: list[int] = []
-    seen: set[int] = set()
-    stack = [(proof.root, False)]
-    while stack:
-        d, done = stack.pop()
-        if done:
-            post.append(d)
-            continue
-        if d in seen:
-            continue
-        seen.add(d)
-        stack.append((d, True))
-        for c in reversed(nodes[d].children):
-            if c not in seen and nodes[c].expr[0] not in syn:
-                stack.append((c, False))
-    cap = _LIB_CTX.get("max_nodes")
-    if cap is not None and len(post) > cap:
+    ess, sources = proof.essential(db.syntax_typecodes)
+    if max_nodes is not None and len(ess) > max_nodes:
         return None
-    order = post[::-1]  # reverse post-order: parents before children
-    index = {d: i for i, d in enumerate(order)}
-    return EssentialTree([nodes[d].label for d in order],
-                         [[index[c] for c in nodes[d].children if c in index] for d in order], order)
-
-
-_LIB_CTX: dict = {}
+    return ess, sources
 
 
 @dataclass
 class Library:
-    """Every proof's essential tree, indexed by label for shape matching."""
+    """Every proof's essential steps as a DAG, indexed by label for shape matching.
+
+    ``dags[k]``: proof ``k``'s essential DAG: one node per distinct essential
+    subproof, children before parents, a step's children its essential
+    hypotheses' proofs in order; a subproof used twice is one node, as in a
+    compressed proof, so counts over it are not inflated by expansion.
+    ``sources[k]``: its nodes' ids in the proof's canonical DAG.
+    ``by_label``: label -> (proof, node), each proof's nodes parents first.
+    """
 
     proofs: list[str]
-    trees: list[EssentialTree]
+    dags: list[Proof]
+    sources: list[list[int]] = field(default_factory=list)
     by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: int = 0  # proofs over the size cap (or failing) left out
 
@@ -200,49 +164,45 @@ class Library:
               labels: list[str] | None = None) -> "Library":
         """Essential DAGs of every ``$p`` (those over ``max_nodes`` nodes are left out)."""
         labels = db.theorems() if labels is None else labels
-        _LIB_CTX["max_nodes"] = max_nodes
-        try:
-            res = map_theorems(db, _library_entry, labels, jobs=jobs)
-        finally:
-            _LIB_CTX.clear()
+        res = map_theorems(db, partial(_library_entry, max_nodes), labels, jobs=jobs)
         lib = cls([], [])
         for l in labels:
-            t = res[l]
-            if t is None:
+            if res[l] is None:
                 lib.skipped += 1
                 continue
+            dag, sources = res[l]
             k = len(lib.proofs)
             lib.proofs.append(l)
-            lib.trees.append(t)
-            for i, lab in enumerate(t.labels):
-                lib.by_label.setdefault(lab, []).append((k, i))
+            lib.dags.append(dag)
+            lib.sources.append(sources)
+            for i in range(len(dag) - 1, -1, -1):
+                lib.by_label.setdefault(dag.nodes[i].label, []).append((k, i))
         return lib
 
-    def full_tree(self, db: Database, k: int, max_nodes: int | None = 10 ** 6) -> tuple[Tree, list[int]]:
+    def full_tree(self, db: Database, k: int, max_nodes: int | None = 10 ** 6) -> tuple[ProofTree, list[int]]:
         """Proof ``k``'s full tree (expanded from its canonical DAG) and, for each
         node of its essential DAG, the index of its first occurrence in that tree.
         Raises :class:`metamath.proof.TreeTooLarge` over ``max_nodes``."""
-        pt = check(db, self.proofs[k], record=True).dag().tree(db, max_nodes)
-        tree = Tree([n.label for n in pt.nodes], [n.expr for n in pt.nodes], [list(n.children) for n in pt.nodes])
+        tree = check(db, self.proofs[k], record=True).dag().tree(db, max_nodes)
         first: dict[int, int] = {}
-        for i, n in enumerate(pt.nodes):
+        for i, n in enumerate(tree.nodes):
             first.setdefault(n.source, i)
-        return tree, [first[d] for d in self.trees[k].dag_ids]
+        return tree, [first[d] for d in self.sources[k]]
 
     def nodes(self) -> int:
-        return sum(len(t.labels) for t in self.trees)
+        return sum(len(d) for d in self.dags)
 
     def matches_at(self, k: int, v: int, shape: Shape) -> list[int] | None:
         """The step nodes of ``shape`` matched at node ``v`` of proof ``k``, or None."""
-        t = self.trees[k]
+        nodes = self.dags[k].nodes
         steps: list[int] = []
         todo = [(v, shape)]
         while todo:
             i, s = todo.pop()
             if s is None:
                 continue
-            kids = t.children[i]
-            if t.labels[i] != s[0] or len(kids) != len(s[1]):
+            kids = nodes[i].children
+            if nodes[i].label != s[0] or len(kids) != len(s[1]):
                 return None
             steps.append(i)
             todo.extend(zip(kids, s[1]))
@@ -251,14 +211,14 @@ class Library:
     def occurrences(self, shape: Shape) -> list[tuple[int, int]]:
         """Non-overlapping occurrences (proof index, root node) of ``shape``: in each
         proof's essential DAG, greedily parents first; an occurrence's holes may
-        hold others."""
+        hold others. Sorted by proof, then parents first."""
         by_proof: dict[int, list[int]] = defaultdict(list)
         for k, v in self.by_label.get(shape[0], ()):
             by_proof[k].append(v)
         out = []
         for k, vs in by_proof.items():
             used: set[int] = set()
-            for v in sorted(vs):
+            for v in sorted(vs, reverse=True):
                 if v in used:
                     continue
                 steps = self.matches_at(k, v, shape)
@@ -266,11 +226,11 @@ class Library:
                     continue
                 used.update(steps)
                 out.append((k, v))
-        out.sort()
+        out.sort(key=lambda o: (o[0], -o[1]))
         return out
 
 
-# ------------------------------------------------------------------ verification
+# ------------------------------------------------------------------ labels of new theorems
 def _safe_prefix(db: Database, base: str = "mmr") -> str:
     taken = set(db.statements) | db.constants | db.variables
     k = 0
@@ -281,98 +241,26 @@ def _safe_prefix(db: Database, base: str = "mmr") -> str:
         k += 1
 
 
-def hypothesis_labels(label: str, th: Theorem) -> list[str]:
-    """The ``$e`` labels of a theorem named ``label``: ``label.1``, ``label.2``..."""
-    return [f"{label}.{i + 1}" for i in range(len(th.hypotheses))]
+# ------------------------------------------------------------------ what extractors propose
+@dataclass
+class Proposals:
+    """What an extractor proposes: shapes in the order to try them, each with
+    the fragments it was cut from (none for the symbolic baselines), and how
+    :func:`extract` is to go through them."""
+
+    method: str
+    shapes: list[tuple[Shape, list[Fragment]]]
+    info: dict = field(default_factory=dict)
+    stop_after_new: int | None = None  # keep the first this many new theorems found
+    batch: int = 256                    # theorems verified together (one copy of the database)
 
 
-def block_text(label: str, statement, hypotheses, proof, dv=(), comment: str | None = None) -> str:
-    """A ``${ $d.. $e.. $p $}`` block: ``hypotheses`` are (label, expression)
-    pairs, expressions tuples or space-separated strings, ``proof`` a normal
-    proof (labels in RPN)."""
-    text = lambda e: e if isinstance(e, str) else " ".join(e)  # noqa: E731
-    lines = ["${"]
-    for a, b in dv:
-        lines.append(f"  $d {a} {b} $.")
-    for h, e in hypotheses:
-        lines.append(f"  {h} $e {text(e)} $.")
-    if comment:
-        lines.append(f"  $( {comment} $)")
-    lines.append(f"  {label} $p {text(statement)} $=")
-    line = "   "
-    for tok in list(proof) + ["$."]:
-        if len(line) + 1 + len(tok) > 79:
-            lines.append(line)
-            line = "   "
-        line += " " + tok
-    lines.append(line)
-    lines.append("$}")
-    return "\n".join(lines) + "\n"
-
-
-def theorem_block(label: str, th: Theorem, comment: str | None = None) -> str:
-    """A :class:`Theorem` named ``label`` as Metamath text (see :func:`block_text`)."""
-    hl = hypothesis_labels(label, th)
-    return block_text(label, th.statement, list(zip(hl, th.hypotheses)), th.rpn(hl), th.dv, comment)
-
-
-def json_block(entry: dict) -> str:
-    """A theorem of T.json (one entry of ``theorems``) as Metamath text."""
-    return block_text(entry["label"], entry["statement"],
-                      [(h["label"], h["statement"]) for h in entry["hypotheses"]], entry["proof"],
-                      [tuple(p) for p in entry.get("dv", [])])
-
-
-def insert_theorems(db: Database, blocks: list[str]) -> str:
-    """A copy of the database's main file text with ``blocks`` appended."""
-    text = db.files[0].text
-    if not text.endswith("\n"):
-        text += "\n"
-    return text + "\n" + "\n".join(blocks)
-
-
-def verify_blocks(db: Database, items: list[tuple[str, str]]) -> dict[str, str | None]:
-    """label -> None (verified) or the reason, for each ``(label, block text)``
-    inserted at the end of a copy of the database text and checked by our
-    verifier (all in one copy; split in halves, down to single blocks, while a
-    copy does not parse)."""
-    if not items:
-        return {}
-    path = db.files[0].path
-
-    def run(batch) -> dict[str, str | None]:
-        db2 = Database.from_string(insert_theorems(db, [b for _, b in batch]), path)
-        out = {}
-        for l, _ in batch:
-            try:
-                if l not in db2.statements or db2[l].kind != "p":
-                    raise MMError(f"{l}: no $p statement in the inserted text", path)
-                check(db2, l)
-                out[l] = None
-            except (ProofError, MMError) as exc:
-                out[l] = str(exc)
-        return out
-
-    def halves(batch) -> dict[str, str | None]:
-        try:
-            return run(batch)
-        except MMError as exc:
-            if len(batch) == 1:
-                return {batch[0][0]: str(exc)}
-            mid = len(batch) // 2
-            return {**halves(batch[:mid]), **halves(batch[mid:])}
-
-    return halves(list(items))
-
-
-def verify_theorems(db: Database, items: list[tuple[str, Theorem]]) -> dict[str, str | None]:
-    """:func:`verify_blocks` for :class:`Theorem` objects named by their labels."""
-    return verify_blocks(db, [(l, theorem_block(l, th)) for l, th in items])
-
-
-def verify_json(db: Database, theorems: list[dict]) -> dict[str, str | None]:
-    """:func:`verify_blocks` for the ``theorems`` of a T.json."""
-    return verify_blocks(db, [(t["label"], json_block(t)) for t in theorems])
+def by_shape(fragments: Iterable[Fragment]) -> list[tuple[Shape, list[Fragment]]]:
+    """Fragments grouped by shape, shapes in order of first appearance."""
+    groups: dict[Shape, list[Fragment]] = {}
+    for f in fragments:
+        groups.setdefault(f.shape, []).append(f)
+    return list(groups.items())
 
 
 # ------------------------------------------------------------------ candidates -> T.json
@@ -384,7 +272,6 @@ class Candidate:
     fragments: list[Fragment]
     theorem: Theorem | None = None
     error: str | None = None
-    verified: bool = False
     key: tuple | None = None
     uses: int = 0
     occurrences: list = field(default_factory=list)
@@ -453,9 +340,9 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
     t = terms(db)
     types = {v: db.var_typecodes[v] for v in th.variables}
     accept = lambda v, s: t.is_term(types[v], s)  # noqa: E731
-    hole_pats = _hole_patterns(th)
+    hole_pats = [th.hypotheses[p] for p in th.proof if p.__class__ is int]  # holes in proof (pre-)order
     out = []
-    trees: dict[int, tuple[Tree, list[int]] | None] = {}
+    trees: dict[int, tuple[ProofTree, list[int]] | None] = {}
     for k, v in occ:
         if k not in trees:
             try:
@@ -464,7 +351,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
                 trees[k] = None
         if trees[k] is None:
             continue
-        (tree, full), et = trees[k], library.trees[k]
+        (tree, full), et = trees[k], library.dags[k].nodes
         holes: list[int] = []  # in the shape's pre-order, the order of the theorem's hypotheses
         todo = [(v, th.shape)]
         while todo:
@@ -472,22 +359,17 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
             if s is None:
                 holes.append(i)
             else:
-                todo.extend(reversed(list(zip(et.children[i], s[1]))))
+                todo.extend(reversed(list(zip(et[i].children, s[1]))))
         if len(hole_pats) != len(holes):
             continue
         subst: dict | None = {}
         for pat, node in [(th.statement, v)] + list(zip(hole_pats, holes)):
-            subst = next(match(pat, tree.exprs[full[node]], set(th.variables), accept, subst), None)
+            subst = next(match(pat, tree.nodes[full[node]].expr, set(th.variables), accept, subst), None)
             if subst is None:
                 break
         if subst is not None:
             out.append((k, v))
     return out
-
-
-def _hole_patterns(th: Theorem) -> list[tuple[str, ...]]:
-    """Each hole's hypothesis expression, holes in proof (pre-)order."""
-    return [th.hypotheses[p] for p in th.proof if p.__class__ is int]
 
 
 def _score(steps: int, holes: int, uses: int) -> int:
@@ -529,13 +411,13 @@ class ExtractResult:
     database: str
     method: str
     seed: int
-    fragments: int = 0
     candidates: int = 0
     valid: int = 0
-    trivial: int = 0
-    single_step: int = 0
     rediscoveries: int = 0
     new: int = 0
+    fragments: int = 0
+    trivial: int = 0
+    single_step: int = 0
     general: int = 0
     concrete: int = 0
     failed: int = 0
@@ -546,39 +428,28 @@ class ExtractResult:
     seconds: float = 0.0
 
     def as_json(self) -> dict:
-        return {"database": self.database, "method": self.method, "seed": self.seed,
-                "candidates": self.candidates, "valid": self.valid, "rediscoveries": self.rediscoveries,
-                "new": self.new, "fragments": self.fragments, "trivial": self.trivial,
-                "single_step": self.single_step,
-                "general": self.general, "concrete": self.concrete, "failed": self.failed,
-                "rediscovered": self.rediscovered, "theorems": self.theorems,
-                "failures": self.failures[:20], "info": self.info, "seconds": round(self.seconds, 2)}
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "failures": self.failures[:20],
+                "seconds": round(self.seconds, 2)}
 
 
-def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, list[Fragment]]],
-            method: str, top: int = 20, library: Library | None = None, seed: int = 0,
-            stop_after_new: int | None = None, batch: int = 256, max_sources: int = 20,
-            prefix: str | None = None) -> ExtractResult:
-    """Fragments -> the T.json result (see the module docstring).
+def extract(db: Database, proposals: Proposals, top: int = 20, library: Library | None = None, seed: int = 0,
+            max_sources: int = 20, prefix: str | None = None) -> ExtractResult:
+    """An extractor's proposals -> the T.json result (see the module docstring).
 
-    ``fragments``: :class:`Fragment` objects (grouped by shape here) or
-    ``(shape, fragments)`` pairs already in the order to try them.
-    Theorems are verified ``batch`` at a time (one copy of the database each).
-    ``stop_after_new``: stop trying shapes (checked every ``batch`` shapes)
-    once that many new theorems are found, and keep the first that many
-    found (the frequent baseline: the most frequent shapes first).
+    Shapes are tried in the order given; theorems are verified
+    ``proposals.batch`` at a time (one copy of the database each). With
+    ``proposals.stop_after_new``, shapes stop being tried (checked every
+    batch) once that many new theorems are found, and the first that many
+    found are kept (the frequent baseline: the most frequent shapes first).
     """
     t0 = time.perf_counter()
-    res = ExtractResult(db.files[0].path, method, seed)
+    res = ExtractResult(db.files[0].path, proposals.method, seed)
     grammar = Grammar.from_database(db)
     library = library or Library.build(db)
+    stop_after_new, batch = proposals.stop_after_new, proposals.batch
     groups: dict = {}
     order: list = []
-    for item in fragments:
-        if isinstance(item, Fragment):
-            shape, fs = item.shape, [item]
-        else:
-            shape, fs = item
+    for shape, fs in proposals.shapes:
         res.fragments += max(1, len(fs))
         if shape not in groups:
             groups[shape] = []
@@ -602,7 +473,6 @@ def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, 
                 res.failed += 1
                 res.failures.append({"shape": shape_str(c.shape), "reason": c.error})
                 continue
-            c.verified = True
             res.valid += 1
             th = c.theorem
             if th.general:
@@ -661,7 +531,7 @@ def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, 
     for rank, (c, marginal) in enumerate(select_top(library, pool, top), 1):
         th = c.theorem
         label = f"{prefix}-{rank}"
-        hl = hypothesis_labels(label, th)
+        hl = hypothesis_labels(label, len(th.hypotheses))
         sources: list[str] = []
         for f in c.fragments:
             if f.theorem and f.theorem not in sources:
@@ -695,43 +565,49 @@ def extract(db: Database, fragments: Iterable[Fragment] | Iterable[tuple[Shape, 
     return res
 
 
+# ------------------------------------------------------------------ the options
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Everything ``mmrefactor extract`` can be told (see :func:`run_extract`)."""
+
+    method: str = "gnn"
+    checkpoint: str | None = None      # gnn: the trained model
+    top: int = 20                      # theorems to keep
+    on: str = "proofs"                 # gnn: run on real proofs or on the expansion examples
+    max_nodes: int = 1000              # gnn: largest proof tree given to the model
+    strict: bool = False               # gnn: REFACTOR's literal fragment rule
+    device: str | None = None          # gnn: cpu or cuda
+    seed: int = 0
+    stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
+    stitch_arity: int = 4
+    limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
+
+
 # ------------------------------------------------------------------ the GNN path
-def _example_of(tree: Tree, theorem: str, db: Database) -> Example:
-    n = len(tree.labels)
-    parent = [-1] * n
-    pos = [0] * n
-    for i, kids in enumerate(tree.children):
-        for k, c in enumerate(kids):
-            parent[c] = i
-            pos[c] = k
-    return Example(theorem, "", list(tree.labels), list(tree.exprs), parent, pos, [0] * n,
-                   [_is_syntax(db, e) for e in tree.exprs])
-
-
-def _tree_of_graph(g, vocab) -> Tree:
+def _tree_of_graph(db: Database, g, vocab) -> ProofTree:
     """A full tree back from a dataset graph (expressions from its tokens)."""
     labels = [vocab.labels[i] for i in g.label.tolist()]
     lens = g.tok_len.tolist()
     toks = g.tok.tolist()
-    exprs = []
+    syn = db.syntax_typecodes
+    nodes: list[TreeNode] = []
     k = 0
-    for n in lens:
-        exprs.append(tuple(vocab.symbols[t] for t in toks[k:k + n]))
+    for label, n in zip(labels, lens):
+        expr = tuple(vocab.symbols[t] for t in toks[k:k + n])
+        nodes.append(TreeNode(label, node_kind(db, label), expr, [], -1, 0, 0, -1, expr[0] in syn))
         k += n
-    children: list[list[int]] = [[] for _ in labels]
     src, dst = g.edge_index.tolist() if g.edge_index.numel() else ([], [])
-    for p, c in sorted(zip(src, dst), key=lambda e: e[1]):
-        children[p].append(c)
-    return Tree(labels, exprs, children)
+    for p, c in sorted(zip(src, dst), key=lambda e: e[1]):  # pre-order: a parent before its children
+        nodes[c].parent, nodes[c].arg_pos, nodes[c].depth = p, len(nodes[p].children), nodes[p].depth + 1
+        nodes[p].children.append(c)
+    return ProofTree(g.theorem, nodes)
 
 
-def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: int = 1000,
-                  device: str | None = None, strict: bool = False, batch_size: int = 64,
-                  limit: int | None = None) -> tuple[list[Fragment], dict]:
-    """Run the node classifier over every real proof (``on="proofs"``) or over the
-    expansion dataset's examples (``on="expansion"``) and cut fragments from its
-    positive nodes; ``limit``: only the first N proofs (or examples). Returns
-    (fragments, info)."""
+def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64) -> tuple[list[Fragment], dict]:
+    """Run the node classifier (``opts.checkpoint``) over every real proof
+    (``opts.on == "proofs"``) or over the expansion dataset's examples
+    (``"expansion"``) and cut fragments from its positive nodes;
+    ``opts.limit``: only the first N proofs (or examples). Returns (fragments, info)."""
     import torch
     from torch_geometric.loader import DataLoader
 
@@ -740,8 +616,8 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     from .train import CheckpointError, load_checkpoint, model_from_checkpoint, pick_device
 
     try:
-        dev = pick_device(device)
-        ck = load_checkpoint(checkpoint, dev)
+        dev = pick_device(opts.device)
+        ck = load_checkpoint(opts.checkpoint, dev)
         meta, vocab, splits = load_dataset(ck["dataset"])
     except (CheckpointError, DatasetError) as exc:
         raise ExtractError(str(exc)) from None
@@ -750,26 +626,27 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     model.eval()
     max_tokens = meta.get("key", {}).get("max_tokens", 128)
     sym_ids, lab_ids = vocab.index()
-    info = {"checkpoint": os.path.abspath(checkpoint), "on": on, "max_nodes": max_nodes,
+    on, limit = opts.on, opts.limit
+    info = {"checkpoint": os.path.abspath(opts.checkpoint), "on": on, "max_nodes": opts.max_nodes,
             "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
-            "dataset_matches_database": meta.get("key", {}).get("database_sha256") == _db_hash(db)}
-    items: list[tuple[str, Tree]] = []
+            "dataset_matches_database": meta.get("key", {}).get("database_sha256") == db.sha256()}
+    items: list[tuple[str, ProofTree]] = []
     graphs = []
     skipped = 0
     if on == "proofs":
         for l in db.theorems()[:limit]:
-            tree = proof_tree(db, l, max_nodes)
-            if tree is None or _is_syntax(db, tree.exprs[0]):
+            tree = proof_tree(db, l, opts.max_nodes)
+            if tree is None or tree.nodes[0].syntax:
                 skipped += 1
                 continue
             items.append((l, tree))
-            graphs.append(to_graph(_example_of(tree, l, db), sym_ids, lab_ids, max_tokens))
+            graphs.append(to_graph(Example(tree, "", [0] * len(tree)), sym_ids, lab_ids, max_tokens))
     elif on == "expansion":
         for s in ("train", "valid", "test"):
             for g in splits[s]:
                 if limit is not None and len(items) >= limit:
                     break
-                items.append((g.theorem, _tree_of_graph(g, vocab)))
+                items.append((g.theorem, _tree_of_graph(db, g, vocab)))
                 graphs.append(g)
     else:
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
@@ -786,15 +663,36 @@ def gnn_fragments(db: Database, checkpoint: str, on: str = "proofs", max_nodes: 
     positive_nodes = 0
     for (label, tree), p in zip(items, preds):
         positive_nodes += sum(p)
-        frags.extend(fragments_from_positive(db, tree, [bool(x) for x in p], label, strict=strict))
-    info.update(positive_nodes=positive_nodes, nodes=sum(len(t.labels) for _, t in items))
+        frags.extend(fragments_from_positive(db, tree, [i for i, x in enumerate(p) if x], label, opts.strict))
+    info.update(positive_nodes=positive_nodes, nodes=sum(len(t) for _, t in items))
     return frags, info
 
 
-def _db_hash(db: Database) -> str:
-    from .dataset import database_hash
+# ------------------------------------------------------------------ the extractors
+def _gnn(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    frags, info = gnn_fragments(db, opts)
+    return Proposals("gnn", by_shape(frags), info)
 
-    return database_hash(db)
+
+def _frequent(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    from .baselines.frequent import frequent_shapes
+
+    shapes, info = frequent_shapes(db, library)
+    return Proposals("frequent", shapes, info, stop_after_new=opts.top, batch=max(8, opts.top))
+
+
+def _stitch(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
+    from .baselines.stitch import stitch_shapes
+
+    shapes, info = stitch_shapes(db, library, iterations=opts.stitch_iterations or max(2 * opts.top, 20),
+                                 max_arity=opts.stitch_arity, limit_proofs=opts.limit)
+    return Proposals("stitch", shapes, info)
+
+
+# method -> extractor: what it proposes for a database, given its library
+EXTRACTORS: dict[str, Callable[[Database, Library, ExtractOptions], Proposals]] = {
+    "gnn": _gnn, "frequent": _frequent, "stitch": _stitch}
+METHODS = tuple(EXTRACTORS)
 
 
 # ------------------------------------------------------------------ the command
@@ -802,7 +700,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None, split: str | None = None) -> dict:
-    """``mmrefactor extract``: extract with one method and write T.json atomically.
+    """``mmrefactor extract``: read the database, run the chosen extractor
+    (options: :class:`ExtractOptions`), rank and verify, write T.json atomically.
 
     ``split``: a prover split file; the extractor then sees only the proofs
     of its training theorems (new theorems are still deduplicated against
@@ -810,21 +709,24 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     """
     from metamath.write import check_output_path, write_atomic
 
+    opts = ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed, stitch_iterations,
+                          stitch_arity, limit)
+
     check_output_path(out, [db_path])  # fail before the work, not after it
-    if method not in METHODS:
-        raise ExtractError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
-    if top < 1:
+    if opts.method not in EXTRACTORS:
+        raise ExtractError(f"unknown method {opts.method!r} (choose from {', '.join(METHODS)})")
+    if opts.top < 1:
         raise ExtractError("--top must be at least 1")
-    if method == "gnn":
-        if not checkpoint:
+    if opts.method == "gnn":
+        if not opts.checkpoint:
             raise ExtractError("--method gnn needs --checkpoint (a checkpoint.pt from `mmrefactor train`)")
-        if not os.path.exists(checkpoint):
-            raise ExtractError(f"{checkpoint}: no such checkpoint")
+        if not os.path.exists(opts.checkpoint):
+            raise ExtractError(f"{opts.checkpoint}: no such checkpoint")
     t0 = time.perf_counter()
     db = Database.from_file(db_path)
     only = None
     if split is not None:
-        if method == "gnn":
+        if opts.method == "gnn":
             raise ExtractError("--split with --method gnn is not supported yet (the GNN would have to be "
                                "trained on training proofs only); use frequent or stitch")
         from provers.split import load_split
@@ -834,25 +736,9 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     library = Library.build(db, labels=only)
     info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
                   "library_skipped": library.skipped}
-    if method == "gnn":
-        frags, gi = gnn_fragments(db, checkpoint, on=on, max_nodes=max_nodes, device=device, strict=strict,
-                                  limit=limit)
-        info.update(gi)
-        res = extract(db, frags, "gnn", top=top, library=library, seed=seed)
-    elif method == "frequent":
-        from .baselines.frequent import frequent_shapes
-
-        shapes, fi = frequent_shapes(db, library)
-        info.update(fi)
-        res = extract(db, shapes, "frequent", top=top, library=library, seed=seed, stop_after_new=top,
-                      batch=max(8, top))
-    else:
-        from .baselines.stitch import stitch_shapes
-
-        shapes, si = stitch_shapes(db, library, iterations=stitch_iterations or max(2 * top, 20),
-                                   max_arity=stitch_arity, limit_proofs=limit)
-        info.update(si)
-        res = extract(db, shapes, "stitch", top=top, library=library, seed=seed)
+    proposals = EXTRACTORS[opts.method](db, library, opts)
+    info.update(proposals.info)
+    res = extract(db, proposals, top=opts.top, library=library, seed=opts.seed)
     res.info.update(info)
     res.seconds = time.perf_counter() - t0
     data = res.as_json()

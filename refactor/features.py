@@ -67,17 +67,18 @@ def encode(ex: Example, sym_ids: dict[str, int], lab_ids: dict[str, int], max_to
     """One example as compact numpy arrays (cheap to send between processes)."""
     toks: list[int] = []
     lens: list[int] = []
-    for e in ex.exprs:
-        ids = [sym_ids.get(s, UNK) for s in e[:max_tokens]]
+    nodes = ex.tree.nodes
+    for n in nodes:
+        ids = [sym_ids.get(s, UNK) for s in n.expr[:max_tokens]]
         toks.extend(ids)
         lens.append(len(ids))
     return {
-        "label": np.array([lab_ids.get(l, UNK) for l in ex.labels], dtype=np.int64),
+        "label": np.array([lab_ids.get(n.label, UNK) for n in nodes], dtype=np.int64),
         "tok": np.array(toks, dtype=np.int32),
         "tok_len": np.array(lens, dtype=np.int64),
-        "arg_pos": np.array(ex.arg_pos, dtype=np.int64),
-        "syntax": np.array(ex.syntax, dtype=np.bool_),
-        "parent": np.array(ex.parent, dtype=np.int64),
+        "arg_pos": np.array([n.arg_pos for n in nodes], dtype=np.int64),
+        "syntax": np.array([n.syntax for n in nodes], dtype=np.bool_),
+        "parent": np.array([n.parent for n in nodes], dtype=np.int64),
         "y": np.array(ex.y, dtype=np.float32),
         "theorem": ex.theorem,
         "inlined": ex.inlined,

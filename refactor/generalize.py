@@ -32,14 +32,17 @@ from dataclasses import dataclass, field
 from itertools import permutations
 
 from metamath.database import Database
-from metamath.grammar import ExprParseError, Grammar, SyntaxTree
+from metamath.grammar import ExprParseError, Grammar, SyntaxTree, instantiate
+from metamath.proof import ProofTree, postorder
 from metamath.verify import dv_violations
+
+from .theorems import outer_floats
 
 Shape = tuple | None
 HOLE: Shape = None
 
 __all__ = ["Shape", "HOLE", "Theorem", "GeneralizeError", "generalize", "concrete", "canonical",
-           "shape_steps", "shape_holes", "shape_depth", "shape_str", "shape_labels"]
+           "shape_steps", "shape_holes", "shape_str"]
 
 
 class GeneralizeError(ValueError):
@@ -59,25 +62,6 @@ def shape_holes(s: Shape) -> int:
     if s is None:
         return 1
     return sum(shape_holes(c) for c in s[1])
-
-
-def shape_depth(s: Shape) -> int:
-    """Steps on the longest root-to-leaf path (a single step has depth 1)."""
-    if s is None:
-        return 0
-    return 1 + max((shape_depth(c) for c in s[1]), default=0)
-
-
-def shape_labels(s: Shape) -> list[str]:
-    """The assertion labels of a shape in pre-order."""
-    out: list[str] = []
-    todo = [s]
-    while todo:
-        t = todo.pop()
-        if t is not None:
-            out.append(t[0])
-            todo.extend(reversed(t[1]))
-    return out
 
 
 def shape_str(s: Shape) -> str:
@@ -126,16 +110,10 @@ class Theorem:
 def _variable_pool(db: Database, before: int | None = None) -> dict[str, list[tuple[str, str]]]:
     """typecode -> [(variable, $f label)] of the outermost-scope ``$f`` (those
     declared before statement index ``before`` when given), in file order."""
-    pool = db.__dict__.get("_mmr_var_pool")
-    if pool is None:
-        pool = {}
-        seen: set[str] = set()
-        for st in db.statements.values():
-            if st.kind == "f" and st.depth == 0 and st.expr[1] not in seen:
-                seen.add(st.expr[1])
-                pool.setdefault(st.expr[0], []).append((st.expr[1], st.label, st.index))
-        db.__dict__["_mmr_var_pool"] = pool
-    return {tc: [(v, f) for v, f, i in vs if before is None or i < before] for tc, vs in pool.items()}
+    pool: dict[str, list[tuple[str, str]]] = {}
+    for tc, v, f, i in outer_floats(db):
+        pool.setdefault(tc, []).extend([(v, f)] if before is None or i < before else [])
+    return pool
 
 
 def _is_mv(t: SyntaxTree) -> bool:
@@ -208,24 +186,6 @@ class _Unifier:
         return r
 
 
-def _instantiate(t: SyntaxTree, subst: dict[str, SyntaxTree]) -> SyntaxTree:
-    if not t.children:
-        return subst.get(t.label, t)
-    return SyntaxTree(t.label, tuple(_instantiate(c, subst) for c in t.children))
-
-
-def _tree_rpn(t: SyntaxTree, out: list) -> None:
-    stack = [(t, False)]
-    while stack:
-        x, done = stack.pop()
-        if done or not x.children:
-            out.append(x.label)
-            continue
-        stack.append((x, True))
-        for c in reversed(x.children):
-            stack.append((c, False))
-
-
 def _parsed(g: Grammar, label: str) -> SyntaxTree:
     cache = g.__dict__.setdefault("_mmr_parsed", {})
     t = cache.get(label)
@@ -273,8 +233,8 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
             raise GeneralizeError(f"{label} has {len(el)} essential hypotheses, the shape gives {len(kids)}")
         inst = {f: u.fresh(stmts[f].expr[0]) for f in fl}
         try:
-            concl = _instantiate(_parsed(g, label), inst)
-            hyp_trees = [_instantiate(_parsed(g, h), inst) for h in el]
+            concl = instantiate(_parsed(g, label), inst)
+            hyp_trees = [instantiate(_parsed(g, h), inst) for h in el]
         except ExprParseError as exc:
             raise GeneralizeError(f"grammar: {exc.message}") from None
         step = _Step(label, inst, [])
@@ -339,7 +299,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
                 collect(st_.inst[f])
 
     def expr(t: SyntaxTree, tc: str) -> tuple[str, ...]:
-        return (tc,) + g.expr_of(_instantiate(t, naming))[1:]
+        return (tc,) + g.expr_of(instantiate(t, naming))[1:]
 
     statement = expr(concl, concl_tc)
     hyp_exprs = [expr(t, tc) for t, (_, tc) in zip(hole_trees, holes)]
@@ -356,7 +316,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
 
     def emit(st_: _Step) -> None:
         a = stmts[st_.label]
-        named = {f: _instantiate(t, naming) for f, t in st_.inst.items()}
+        named = {f: instantiate(t, naming) for f, t in st_.inst.items()}
         if a.frame.dvs:
             sub = {stmts[f].expr[1]: g.expr_of(t)[1:] for f, t in named.items()}
             for v in dv_violations(a.frame.dvs, sub, frozenset(), variables):
@@ -367,7 +327,7 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
         it = iter(st_.children)
         for h in a.frame.hyps:
             if h in named:
-                _tree_rpn(named[h], proof)
+                proof.extend(t.label for t in postorder(named[h], lambda t: t.children))
             else:
                 kind, c = next(it)
                 if kind == "hole":
@@ -381,23 +341,23 @@ def generalize(db: Database, shape: Shape, grammar: Grammar | None = None, befor
                    general=True, steps=len(steps))
 
 
-def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
+def concrete(db: Database, tree: ProofTree, root: int, shape: Shape) -> Theorem:
     """The concrete instance of ``shape`` at node ``root`` of a full proof tree.
 
-    ``tree``: a :class:`refactor.expansion.Tree` (labels, exprs, children;
-    pre-order, syntax steps included) in which ``shape`` occurs at ``root``.
+    ``tree``: a full :class:`metamath.proof.ProofTree` (syntax steps
+    included) in which ``shape`` occurs at ``root``.
     Hypotheses are the holes' own expressions, the conclusion the root's,
     syntax subproofs the tree's own; ``$d`` pairs again come from the proof.
     """
     stmts = db.statements
     variables = db.variables
-    labels, exprs, children = tree.labels, tree.exprs, tree.children
+    nodes = tree.nodes
     hyps: list[tuple[str, ...]] = []
     proof: list = []
     dv: set[tuple[str, str]] = set()
     used: list[str] = []
     seen: set[str] = set()
-    tree_name = getattr(tree, "theorem", "the tree")
+    tree_name = tree.theorem or "the tree"
 
     def note_vars(e) -> None:
         for s in e[1:]:
@@ -405,7 +365,7 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
                 seen.add(s)
                 used.append(s)
 
-    outer = {v: f for vs in _variable_pool(db).values() for v, f in vs}
+    outer = {v: f for _, v, f, _ in outer_floats(db)}
 
     def leaf(label: str) -> str:
         st = stmts[label]
@@ -417,16 +377,10 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
         return f
 
     def subtree_rpn(i: int) -> None:
-        stack = [(i, False)]
-        while stack:
-            j, done = stack.pop()
-            if done or not children[j]:
-                proof.append(leaf(labels[j]) if not children[j] else labels[j])
-                note_vars(exprs[j])
-                continue
-            stack.append((j, True))
-            for c in reversed(children[j]):
-                stack.append((c, False))
+        for j in postorder(i, lambda j: nodes[j].children):
+            n = nodes[j]
+            proof.append(n.label if n.children else leaf(n.label))
+            note_vars(n.expr)
 
     steps = 0
 
@@ -435,19 +389,20 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
         label, kids = s
         a = stmts[label]
         n_e = sum(1 for h in a.frame.hyps if stmts[h].kind == "e")
-        if labels[i] != label or len(children[i]) != len(a.frame.hyps) or len(kids) != n_e:
-            raise GeneralizeError(f"{tree_name}: node {i} applies {labels[i]}, the shape says {label}")
+        node = nodes[i]
+        if node.label != label or len(node.children) != len(a.frame.hyps) or len(kids) != n_e:
+            raise GeneralizeError(f"{tree_name}: node {i} applies {node.label}, the shape says {label}")
         steps += 1
         it = iter(kids)
         sub = {}
-        for h, c in zip(a.frame.hyps, children[i]):
+        for h, c in zip(a.frame.hyps, node.children):
             if stmts[h].kind == "f":
-                sub[stmts[h].expr[1]] = exprs[c][1:]
+                sub[stmts[h].expr[1]] = nodes[c].expr[1:]
                 subtree_rpn(c)
             else:
                 k = next(it)
                 if k is None:
-                    e = exprs[c]
+                    e = nodes[c].expr
                     if e not in hyps:
                         hyps.append(e)
                         note_vars(e)
@@ -466,13 +421,13 @@ def concrete(db: Database, tree, root: int, shape: Shape) -> Theorem:
     emit(root, shape)
     stated: list[str] = []
     stated_set: set[str] = set()
-    for e in [exprs[root]] + hyps:
+    for e in [nodes[root].expr] + hyps:
         for s in e[1:]:
             if s in variables and s not in stated_set:
                 stated_set.add(s)
                 stated.append(s)
     dummies = [v for v in used if v not in stated_set]
-    return Theorem(exprs[root], hyps, proof, stated, dummies, sorted(dv), shape, general=False, steps=steps)
+    return Theorem(nodes[root].expr, hyps, proof, stated, dummies, sorted(dv), shape, general=False, steps=steps)
 
 
 # ------------------------------------------------------------------ canonical form

@@ -92,9 +92,7 @@ def run_pipeline(db_path: str, out: str, opts: RunOptions = RunOptions(), log=pr
     man = Manifest.load(out)
     t_all = time.perf_counter()
     db = Database.from_file(db_path)
-    from .dataset import database_hash
-
-    dbh = database_hash(db)
+    dbh = db.sha256()
 
     inputs = {"db": dbh}
     rep = man.done("verify", inputs)

@@ -27,6 +27,22 @@ def metamath_exe() -> str:
     return exe
 
 
+def run_metamath(path: str, *commands: str, timeout: float = 600) -> str:
+    """metamath.exe's output for ``read path``, ``commands``, exit (skipped without metamath)."""
+    from metamath.judge import run_metamath as run
+
+    metamath_exe()
+    return run(str(path), *commands, timeout=timeout)
+
+
+def metamath_verdict(path: str):
+    """metamath.exe's :class:`metamath.judge.Verdict` on a file (skipped without metamath)."""
+    from metamath.judge import metamath_verdict as verdict
+
+    metamath_exe()
+    return verdict(str(path))
+
+
 @pytest.fixture(scope="session")
 def demo0():
     from metamath import Database

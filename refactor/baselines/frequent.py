@@ -6,7 +6,7 @@ labels of its steps, its leaves left open as holes (whatever proves them).
 A shape occurs at a node when the node and the steps below it carry the
 shape's labels with the same numbers of essential children; the count of a
 shape is the number of nodes of every proof's essential DAG (distinct
-subproofs, see :class:`refactor.extract.EssentialTree`) it occurs at,
+subproofs, see :class:`refactor.extract.Library`) it occurs at,
 overlapping occurrences included. Shapes have at most ``max_steps``
 steps and at most ``max_depth`` steps on a root-to-leaf path; shapes of one
 step are existing assertions and are not proposed.
@@ -29,25 +29,26 @@ from __future__ import annotations
 from collections import Counter
 
 from metamath.database import Database
+from metamath.proof import ProofNode
 
 from ..generalize import Shape, shape_steps, shape_str
 
 __all__ = ["enumerate_shapes", "count_shapes", "frequent_shapes"]
 
 
-def enumerate_shapes(labels: list[str], children: list[list[int]], v: int, max_depth: int,
-                     max_steps: int, hyp_labels) -> list[tuple[Shape, int]]:
-    """Every (shape, steps) rooted at node ``v`` within the limits."""
-    if max_depth <= 0 or max_steps <= 0 or labels[v] in hyp_labels:
+def enumerate_shapes(nodes: list[ProofNode], v: int, max_depth: int, max_steps: int,
+                     hyp_labels) -> list[tuple[Shape, int]]:
+    """Every (shape, steps) rooted at node ``v`` of an essential DAG's ``nodes`` within the limits."""
+    if max_depth <= 0 or max_steps <= 0 or nodes[v].label in hyp_labels:
         return []
     partial: list[tuple[tuple, int]] = [((), 1)]
-    for c in children[v]:
-        opts = [(None, 0)] + enumerate_shapes(labels, children, c, max_depth - 1, max_steps - 1, hyp_labels)
+    for c in nodes[v].children:
+        opts = [(None, 0)] + enumerate_shapes(nodes, c, max_depth - 1, max_steps - 1, hyp_labels)
         partial = [(p + (s,), n + k) for p, n in partial for s, k in opts if n + k <= max_steps]
-    return [((labels[v], kids), n) for kids, n in partial]
+    return [((nodes[v].label, kids), n) for kids, n in partial]
 
 
-def _walk(shape: Shape, t, v: int) -> list[tuple[bool, int, int]]:
+def _walk(shape: Shape, nodes: list[ProofNode], v: int) -> list[tuple[bool, int, int]]:
     """(is a hole, tree node, depth) of every node of ``shape`` at ``v``, in pre-order."""
     out = []
     stack = [(shape, v, 1)]
@@ -55,7 +56,7 @@ def _walk(shape: Shape, t, v: int) -> list[tuple[bool, int, int]]:
         x, node, d = stack.pop()
         out.append((x is None, node, d))
         if x is not None:
-            for sub, c in reversed(list(zip(x[1], t.children[node]))):
+            for sub, c in reversed(list(zip(x[1], nodes[node].children))):
                 stack.append((sub, c, d + 1))
     return out
 
@@ -81,7 +82,7 @@ def count_shapes(db: Database, library, max_depth: int = 3, max_steps: int = 6, 
     """Counts of every shape of 2 to ``max_steps`` steps seen at least ``min_count``
     times (or at least as often as the ``pool``-th most frequent two-step shape)."""
     stmts = db.statements
-    trees = library.trees
+    dags = [d.nodes for d in library.dags]
     hyp = {l for l in library.by_label if stmts[l].kind == "e"}
     level: dict = {}
     for lab, occ in library.by_label.items():
@@ -89,7 +90,7 @@ def count_shapes(db: Database, library, max_depth: int = 3, max_steps: int = 6, 
             continue
         by_arity: dict[int, list] = {}
         for k, v in occ:
-            by_arity.setdefault(len(trees[k].children[v]), []).append((k, v))
+            by_arity.setdefault(len(dags[k][v].children), []).append((k, v))
         for n, o in by_arity.items():
             if len(o) >= min_count:
                 level[(lab, (None,) * n)] = (0, o)
@@ -99,11 +100,11 @@ def count_shapes(db: Database, library, max_depth: int = 3, max_steps: int = 6, 
     def extensions(keep=None):
         for s, (last, occ) in level.items():
             for k, v in occ:
-                t = trees[k]
+                t = dags[k]
                 for j, (hole, node, d) in enumerate(_walk(s, t, v)):
-                    if not hole or j <= last or d > max_depth or t.labels[node] in hyp:
+                    if not hole or j <= last or d > max_depth or t[node].label in hyp:
                         continue
-                    s2 = _fill(s, j, (t.labels[node], (None,) * len(t.children[node])))
+                    s2 = _fill(s, j, (t[node].label, (None,) * len(t[node].children)))
                     if keep is None or s2 in keep:
                         yield s2, j, (k, v)
 

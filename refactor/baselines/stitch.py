@@ -17,6 +17,7 @@ holes.
 from __future__ import annotations
 
 from metamath.database import Database
+from metamath.proof import Proof
 
 from ..generalize import Shape, shape_str
 
@@ -42,15 +43,15 @@ def _stitch():
     return stitch_core
 
 
-def to_sexpr(labels: list[str], children: list[list[int]], names: dict[str, str], hyp_labels,
-             tag: str = "0", max_nodes: int | None = None) -> str | None:
-    """An essential tree or DAG (root 0; a shared node is written out at each
-    use) as a Stitch program; hypothesis ``h`` becomes the hole ``H<tag>_<k>``
+def to_sexpr(dag: Proof, names: dict[str, str], hyp_labels, tag: str = "0",
+             max_nodes: int | None = None) -> str | None:
+    """An essential DAG (a shared node is written out at each use) as a Stitch program; hypothesis ``h`` becomes the hole ``H<tag>_<k>``
     (k: its rank among the tree's hypotheses). None when the program would
     have more than ``max_nodes`` nodes."""
     holes: dict[str, str] = {}
     out: list[str] = []
-    stack: list = [0]
+    nodes = dag.nodes
+    stack: list = [dag.root]
     count = 0
     while stack:
         x = stack.pop()
@@ -61,15 +62,15 @@ def to_sexpr(labels: list[str], children: list[list[int]], names: dict[str, str]
         if x.__class__ is str:
             out.append(x)
             continue
-        lab = labels[x]
+        lab = nodes[x].label
         if lab in hyp_labels:
             out.append(holes.setdefault(lab, f"{HOLE_PREFIX}{tag}_{len(holes)}"))
-        elif not children[x]:
+        elif not nodes[x].children:
             out.append(names[lab])
         else:
             out.append("(" + names[lab])
             stack.append(")")
-            for c in reversed(children[x]):
+            for c in reversed(nodes[x].children):
                 stack.append(c)
     text = ""
     for tok in out:
@@ -133,16 +134,17 @@ def stitch_shapes(db: Database, library, iterations: int = 40, max_arity: int = 
     stmts = db.statements
     names: dict[str, str] = {}
     hyp_labels = set()
-    for t in library.trees:
-        for l in t.labels:
+    for dag in library.dags:
+        for n in reversed(dag.nodes):  # parents first
+            l = n.label
             if stmts[l].kind == "e":
                 hyp_labels.add(l)
             elif l not in names:
                 names[l] = f"L{len(names)}"
     back = {v: k for k, v in names.items()}
-    trees = library.trees if limit_proofs is None else library.trees[:limit_proofs]
-    programs = [p for k, t in enumerate(trees)
-                for p in [to_sexpr(t.labels, t.children, names, hyp_labels, str(k), max_program_nodes)]
+    dags = library.dags if limit_proofs is None else library.dags[:limit_proofs]
+    programs = [p for k, dag in enumerate(dags)
+                for p in [to_sexpr(dag, names, hyp_labels, str(k), max_program_nodes)]
                 if p is not None]
     if not programs:
         raise StitchError("no proof small enough to give Stitch")
@@ -169,7 +171,7 @@ def stitch_shapes(db: Database, library, iterations: int = 40, max_arity: int = 
         out.append((shape, []))
         abstractions.append({"name": a.name, "arity": a.arity, "shape": shape_str(shape),
                              "stitch_uses": meta.get(a.name, {}).get("num_uses")})
-    info = {"stitch_programs": len(programs), "stitch_skipped_programs": len(trees) - len(programs),
+    info = {"stitch_programs": len(programs), "stitch_skipped_programs": len(dags) - len(programs),
             "stitch_iterations": iterations, "stitch_max_arity": max_arity,
             "stitch_abstractions": len(res.abstractions),
             "stitch_compression_ratio": round(res.json.get("compression_ratio", 0.0), 4),

@@ -5,7 +5,7 @@ import pytest
 
 from metamath import Database, check
 from metamath.errors import MMError, ProofError
-from metamath.proof import KINDS, Kind, Proof, ProofTree, TreeTooLarge, node_kind, show_lines
+from metamath.proof import KINDS, Kind, Proof, ProofTree, TreeTooLarge, node_kind, postorder, show_lines
 from metamath.verify import check_rpn, program, run_program
 
 from conftest import debian
@@ -100,11 +100,23 @@ def test_essential_view_keeps_hypothesis_order(ql):
         assert [n.label for n in ess.nodes] == [n.label for n in full.nodes if not n.syntax]
 
 
-def test_show_lines_still_matches_essential_tree(ql):
+def test_show_lines_lay_out_the_essential_tree(ql):
+    """Each line is one essential-tree node in post-order: its number, its
+    children's line numbers, its depth, label, kind and expression."""
     kinds = {l: s.kind for l, s in ql.statements.items()}
-    proof = check(ql, ql.theorems()[5], record=True)
-    lines = show_lines(proof, kinds, ql.syntax_typecodes)
-    assert len(lines) == len(proof.essential_tree(ql))
+    for label in ql.theorems()[5::97]:
+        proof = check(ql, label, record=True)
+        for essential in (True, False):
+            tree = proof.essential_tree(ql) if essential else proof.tree(ql)
+            order = list(postorder(0, lambda i: tree.nodes[i].children))
+            number = {i: k + 1 for k, i in enumerate(order)}
+            want = []
+            for i in order:
+                n = tree.nodes[i]
+                hyps = ",".join(str(number[c]) for c in n.children)
+                want.append(f"{number[i]:>5} {hyps:>12} {'  ' * n.depth}{n.label:<12} ${kinds[n.label]} "
+                            f"{' '.join(n.expr)}")
+            assert show_lines(proof, kinds, ql.syntax_typecodes, essential_only=essential) == want
 
 
 def test_dag_shares_repeated_subproofs_of_a_normal_proof(demo0):

@@ -9,10 +9,12 @@ from collections import Counter
 import pytest
 
 from metamath import Database
+from metamath.proof import Proof, ProofNode
 from refactor.baselines.frequent import count_shapes, enumerate_shapes, frequent_shapes
 from refactor.baselines.stitch import StitchUnavailable, _inline, _to_shape, parse_sexpr, stitch_shapes, to_sexpr
 from refactor.cli import main
-from refactor.extract import Library, extract, verify_json
+from refactor.extract import Library, Proposals, extract
+from refactor.theorems import verify_entries
 from refactor.generalize import shape_steps
 
 SET_PROP = os.environ.get("MMR_TEST_SETPROP",
@@ -29,23 +31,27 @@ def library(db):
     return Library.build(db)
 
 
+def _nodes(labels: list[str], children: list[list[int]]) -> list[ProofNode]:
+    """A small hand-made proof (expressions left empty)."""
+    return [ProofNode(l, (), tuple(c)) for l, c in zip(labels, children)]
+
+
 def test_enumerate_shapes_of_a_small_tree():
     # a(b(H), c) where H is a hypothesis leaf and c a leaf step
-    labels = ["a", "b", "h.1", "c"]
-    children = [[1, 3], [2], [], []]
-    got = {s for s, _ in enumerate_shapes(labels, children, 0, 3, 6, {"h.1"})}
+    nodes = _nodes(["a", "b", "h.1", "c"], [[1, 3], [2], [], []])
+    got = {s for s, _ in enumerate_shapes(nodes, 0, 3, 6, {"h.1"})}
     assert got == {("a", (None, None)), ("a", (("b", (None,)), None)), ("a", (None, ("c", ()))),
                    ("a", (("b", (None,)), ("c", ())))}
-    assert {s for s, _ in enumerate_shapes(labels, children, 0, 1, 6, {"h.1"})} == {("a", (None, None))}
-    assert {n for _, n in enumerate_shapes(labels, children, 0, 3, 2, {"h.1"})} == {1, 2}
+    assert {s for s, _ in enumerate_shapes(nodes, 0, 1, 6, {"h.1"})} == {("a", (None, None))}
+    assert {n for _, n in enumerate_shapes(nodes, 0, 3, 2, {"h.1"})} == {1, 2}
 
 
 def test_mined_counts_equal_brute_force_enumeration(db, library):
-    hyp = {l for t in library.trees for l in t.labels if db[l].kind == "e"}
+    hyp = {n.label for d in library.dags for n in d.nodes if db[n.label].kind == "e"}
     brute = Counter()
-    for t in library.trees:
-        for v in range(len(t.labels)):
-            for s, n in enumerate_shapes(t.labels, t.children, v, 3, 6, hyp):
+    for d in library.dags:
+        for v in range(len(d)):
+            for s, n in enumerate_shapes(d.nodes, v, 3, 6, hyp):
                 brute[s] += n >= 2
     brute = {s: n for s, n in brute.items() if n >= 2}
     mined = count_shapes(db, library, max_depth=3, max_steps=6, min_count=2)
@@ -64,16 +70,15 @@ def test_frequent_counts_match_the_library_and_theorems_verify(db, library):
     shapes, info = frequent_shapes(db, library)
     freq = [c for s, _ in shapes for c in [counts.get(s)] if c is not None]
     assert freq == sorted(freq, reverse=True)
-    res = extract(db, shapes, "frequent", top=4, library=library, stop_after_new=4, batch=8)
+    res = extract(db, Proposals("frequent", shapes, stop_after_new=4, batch=8), top=4, library=library)
     assert len(res.theorems) == 4 and res.new >= 4
-    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+    assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
 
 
 def test_stitch_sexpr_round_trip_and_inlining():
-    labels = ["syl", "h.1", "ax-1", "a1i", "h.2"]
-    children = [[1, 2, 3], [], [], [4], []]
+    nodes = _nodes(["syl", "h.1", "ax-1", "a1i", "h.2"], [[1, 2, 3], [], [], [4], []])
     names = {"syl": "L0", "ax-1": "L1", "a1i": "L2"}
-    text = to_sexpr(labels, children, names, {"h.1", "h.2"}, "7")
+    text = to_sexpr(Proof("t", nodes, 0), names, {"h.1", "h.2"}, "7")
     assert text == "(L0 H7_0 L1 (L2 H7_1))"
     assert parse_sexpr(text) == ["L0", "H7_0", "L1", ["L2", "H7_1"]]
     back = {v: k for k, v in names.items()}
@@ -95,9 +100,9 @@ def test_stitch_gives_verified_theorems_or_a_clear_error(db, library, tmp_path, 
     shapes, info = stitch_shapes(db, library, iterations=6, limit_proofs=500)
     assert info["stitch_abstractions"] == len(shapes) > 0 and info["stitch_compression_ratio"] > 1
     assert all(s is not None for s, _ in shapes)
-    res = extract(db, shapes, "stitch", top=6, library=library)
+    res = extract(db, Proposals("stitch", shapes), top=6, library=library)
     assert res.candidates == len(set(s for s, _ in shapes))
-    assert verify_json(db, res.theorems) == {t["label"]: None for t in res.theorems}
+    assert verify_entries(db, res.theorems) == {t["label"]: None for t in res.theorems}
     for t in res.theorems:
         assert t["uses"] >= 1
     out = tmp_path / "T.json"

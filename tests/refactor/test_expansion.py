@@ -6,8 +6,7 @@ import pytest
 
 from metamath import Database
 from metamath.verify import check_rpn
-from refactor.expansion import (ExpansionOptions, build_expansion, example_rpn, essential_view, inline,
-                                proof_tree)
+from refactor.expansion import ExpansionOptions, build_expansion, inline, proof_tree
 
 SET_PROP = os.environ.get("MMR_TEST_SETPROP", os.path.join(os.path.dirname(__file__), "..", "..", "data", "set-prop.mm"))
 
@@ -24,27 +23,27 @@ def expansion(db):
 
 def test_a1i_inside_mp1i_labels_exactly_the_inlined_nodes(db):
     outer = proof_tree(db, "mp1i", 1000)
-    assert outer.labels == ["a1i", "wps", "wch", "ax-mp", "wph", "wps", "mp1i.1", "mp1i.2"]
+    assert [n.label for n in outer.nodes] == ["a1i", "wps", "wch", "ax-mp", "wph", "wps", "mp1i.1", "mp1i.2"]
     ex = inline(db, outer, "mp1i", 0, proof_tree(db, "a1i", 1000), "a1i")
-    assert ex.labels == ["ax-mp", "wps", "wi", "wch", "wps", "ax-mp", "wph", "wps", "mp1i.1", "mp1i.2",
-                         "ax-1", "wps", "wch"]
+    assert [n.label for n in ex.tree.nodes] == ["ax-mp", "wps", "wi", "wch", "wps", "ax-mp", "wph", "wps",
+                                                "mp1i.1", "mp1i.2", "ax-1", "wps", "wch"]
     # a1i's own 9 steps are 1 (its hypothesis leaves became the argument roots); the argument
     # subproof of a1i.1 (ax-mp ... mp1i.2) keeps 0 inside
     assert ex.y == [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1]
-    assert ex.exprs[0] == tuple("|- ( ch -> ps )".split())
-    assert ex.exprs[2] == tuple("wff ( ch -> ps )".split())
-    assert ex.exprs[10] == tuple("|- ( ps -> ( ch -> ps ) )".split())
-    assert ex.parent == [-1, 0, 0, 2, 2, 0, 5, 5, 5, 5, 0, 10, 10]
-    assert ex.arg_pos == [0, 0, 1, 0, 1, 2, 0, 1, 2, 3, 3, 0, 1]
-    check_rpn(db, "mp1i", example_rpn(ex))
+    assert ex.tree.nodes[0].expr == tuple("|- ( ch -> ps )".split())
+    assert ex.tree.nodes[2].expr == tuple("wff ( ch -> ps )".split())
+    assert ex.tree.nodes[10].expr == tuple("|- ( ps -> ( ch -> ps ) )".split())
+    assert [n.parent for n in ex.tree.nodes] == [-1, 0, 0, 2, 2, 0, 5, 5, 5, 5, 0, 10, 10]
+    assert [n.arg_pos for n in ex.tree.nodes] == [0, 0, 1, 0, 1, 2, 0, 1, 2, 3, 3, 0, 1]
+    check_rpn(db, "mp1i", ex.tree.rpn())
 
 
 def test_every_inlined_proof_verifies(db, expansion):
     n = 0
     for split in expansion.splits.values():
         for ex in split:
-            proof = check_rpn(db, ex.theorem, example_rpn(ex), record=True)
-            assert proof.nodes[proof.root].expr == ex.exprs[0]
+            proof = check_rpn(db, ex.theorem, ex.tree.rpn(), record=True)
+            assert proof.nodes[proof.root].expr == ex.tree.nodes[0].expr
             n += 1
     assert n == expansion.summary()["examples"] > 3000
 
@@ -72,8 +71,18 @@ def test_same_seed_same_dataset_other_seed_other_split(db, expansion):
 
 
 def test_essential_view_drops_syntax_only(expansion):
-    ex = expansion.splits["train"][0]
-    ess = essential_view(ex)
-    assert ess.num_nodes == sum(1 for s in ex.syntax if not s)
-    assert all(e[0] == "|-" for e in ess.exprs)
-    assert ess.parent[0] == -1 and all(0 <= p < i for i, p in enumerate(ess.parent) if i)
+    """The essential example keeps exactly the full example's essential nodes, in
+    pre-order with their labels, each hung from its nearest essential ancestor."""
+    for ex in expansion.splits["train"][:50]:
+        ess = ex.essential()
+        full = ex.tree.nodes
+        kept = [i for i, n in enumerate(full) if not n.syntax]
+        assert [(n.label, n.expr) for n in ess.tree.nodes] == [(full[i].label, full[i].expr) for i in kept]
+        assert ess.y == [ex.y[i] for i in kept] and all(n.expr[0] == "|-" for n in ess.tree.nodes)
+        for k, n in enumerate(ess.tree.nodes):
+            up = full[kept[k]].parent
+            while up >= 0 and full[up].syntax:
+                up = full[up].parent
+            assert n.parent == (kept.index(up) if up >= 0 else -1)
+            if n.parent >= 0:
+                assert ess.tree.nodes[n.parent].children[n.arg_pos] == k

@@ -5,7 +5,6 @@ the generalisation keeps variables apart that the source instance identified;
 a `$d` the theorem needs is derived from its proof (and is really needed)."""
 import json
 import os
-import subprocess
 
 import pytest
 
@@ -14,11 +13,11 @@ from metamath.unify import match
 from metamath.verify import check
 from refactor.cli import main
 from refactor.expansion import proof_tree
-from refactor.extract import (Library, extract, fragments_from_positive, insert_theorems, json_block,
-                              theorem_block, verify_json, verify_theorems)
+from refactor.extract import Library, Proposals, by_shape, extract, fragments_from_positive
+from refactor.theorems import entry_block, insert_theorems, theorem_block, verify_entries, verify_theorems
 from refactor.generalize import GeneralizeError, canonical, concrete, generalize
 
-from conftest import metamath_exe
+from conftest import metamath_verdict
 
 SET_PROP = os.environ.get("MMR_TEST_SETPROP",
                           os.path.join(os.path.dirname(__file__), "..", "..", "data", "set-prop.mm"))
@@ -37,13 +36,10 @@ def library(db):
 
 
 def _metamath_accepts(text: str, tmp_path, name: str = "x.mm") -> tuple[bool, str]:
-    exe = metamath_exe()
     path = tmp_path / name
     path.write_text(text)
-    out = subprocess.run([exe, f'read "{path}"', "verify proof *", "exit"], capture_output=True, text=True,
-                         timeout=120).stdout
-    # metamath.exe 0.195 still ends with "All proofs ... verified" after a $d violation: look for errors too
-    return "All proofs in the database were verified" in out and "?Error" not in out, out
+    verdict = metamath_verdict(path)
+    return verdict.accepted, verdict.output
 
 
 def _positive_nodes(db, tree, root, shape):
@@ -56,20 +52,20 @@ def _positive_nodes(db, tree, root, shape):
         pos.add(v)
         if s is None:
             continue
-        ess = [c for c in tree.children[v] if tree.exprs[c][0] not in db.syntax_typecodes]
-        pos.update(c for c in tree.children[v] if c not in ess)
-        assert tree.labels[v] == s[0] and len(ess) == len(s[1])
+        ess = [c for c in tree.nodes[v].children if tree.nodes[c].expr[0] not in db.syntax_typecodes]
+        pos.update(c for c in tree.nodes[v].children if c not in ess)
+        assert tree.nodes[v].label == s[0] and len(ess) == len(s[1])
         todo.extend(zip(ess, s[1]))
     return pos
 
 
 def _find(tree, db, label, child_label):
-    for i, l in enumerate(tree.labels):
+    for i, l in enumerate(n.label for n in tree.nodes):
         if l == label:
-            ess = [c for c in tree.children[i] if tree.exprs[c][0] not in db.syntax_typecodes]
-            if ess and tree.labels[ess[0]] == child_label:
+            ess = [c for c in tree.nodes[i].children if tree.nodes[c].expr[0] not in db.syntax_typecodes]
+            if ess and tree.nodes[ess[0]].label == child_label:
                 return i
-    raise AssertionError(f"{label}({child_label}(..)) not in {tree.theorem if hasattr(tree, 'theorem') else ''}")
+    raise AssertionError(f"{label}({child_label}(..)) not in {tree.theorem}")
 
 
 def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_path):
@@ -80,7 +76,7 @@ def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_
         got = fragments_from_positive(db, tree, _positive_nodes(db, tree, root, IMP41_IMP), host)
         assert [f.shape for f in got] == [IMP41_IMP]
         frags += got
-    res = extract(db, frags, "gnn", top=5, library=library)
+    res = extract(db, Proposals("gnn", by_shape(frags)), top=5, library=library)
     assert (res.fragments, res.candidates, res.valid, res.rediscoveries, res.new) == (2, 1, 1, 0, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ( ( ( ( ph /\\ ps ) /\\ ch ) /\\ th ) /\\ ta ) -> et )"
@@ -100,7 +96,7 @@ def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_
 
 def test_syl_shape_is_a_rediscovery_of_syl(db, library):
     tree = proof_tree(db, "syl", 1000)
-    ess = {i for i, e in enumerate(tree.exprs) if e[0] not in db.syntax_typecodes}
+    ess = {i for i, n in enumerate(tree.nodes) if not n.syntax}
     (frag,) = fragments_from_positive(db, tree, ess, "syl")
     assert frag.shape == ("mpd", (None, ("a1i", (None,))))
     th = generalize(db, frag.shape)
@@ -108,12 +104,12 @@ def test_syl_shape_is_a_rediscovery_of_syl(db, library):
     st = db["syl"]
     hyps = [db[h].expr for h in st.frame.hyps if db[h].kind == "e"]
     assert canonical(db, th.statement, th.hypotheses) == canonical(db, st.expr, hyps)
-    res = extract(db, [frag], "gnn", library=library)
+    res = extract(db, Proposals("gnn", by_shape([frag])), library=library)
     assert (res.valid, res.rediscoveries, res.new) == (1, 1, 0)
     assert res.rediscovered == [{"label_existing": "syl", "statement": "|- ( ph -> ch )"}]
     # a single step is trivial, never a theorem
     single = fragments_from_positive(db, tree, {0, 4, 5}, "syl")  # mpd and its $e leaves
-    res = extract(db, single, "gnn", library=library)
+    res = extract(db, Proposals("gnn", by_shape(single)), library=library)
     assert (res.candidates, res.trivial, res.valid, res.new) == (1, 1, 0, 0)
 
 
@@ -124,7 +120,7 @@ def test_generalisation_is_most_general(db, library):
     assert " ".join(th.statement) == "|- ( ( ph \\/ ps ) -> ps )"
     assert [" ".join(h) for h in th.hypotheses] == ["|- ( ph -> ps )"]
     tree = proof_tree(db, "pm1.2", 1000)
-    inst = concrete(db, tree, tree.labels.index("jaoi"), shape)
+    inst = concrete(db, tree, [n.label for n in tree.nodes].index("jaoi"), shape)
     assert " ".join(inst.statement) == "|- ( ( ph \\/ ph ) -> ph )" and inst.variables == ["ph"]
     occ = library.occurrences(shape)
     assert len(occ) >= 2
@@ -211,12 +207,12 @@ def test_dv_is_derived_from_the_proof_and_needed(tmp_path):
     for host in ("t2", "t4"):
         tree = proof_tree(db, host, 1000)
         # the whole proof predicted: its $e leaf is the cut point
-        frags += fragments_from_positive(db, tree, range(len(tree.labels)), host)
+        frags += fragments_from_positive(db, tree, range(len(tree)), host)
         # ax-17 with its syntax children outside is a cut point itself (REFACTOR's rule)
-        ess = [tree.exprs[i][0] not in db.syntax_typecodes for i in range(len(tree.labels))]
+        ess = [i for i in range(len(tree)) if tree.nodes[i].expr[0] not in db.syntax_typecodes]
         assert [f.shape for f in fragments_from_positive(db, tree, ess, host)] == [("syl", (None, None))]
     assert {f.shape for f in frags} == {("syl", (("ax-17", ()), None))}
-    res = extract(db, frags, "gnn", library=Library.build(db))
+    res = extract(db, Proposals("gnn", by_shape(frags)), library=Library.build(db))
     assert (res.candidates, res.valid, res.new) == (1, 1, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ph -> ps )"
@@ -260,8 +256,8 @@ def test_cli_frequent_contract(tmp_path, capsys):
         keys.add(canonical(db, tuple(t["statement"].split()), [tuple(h["statement"].split())
                                                                   for h in t["hypotheses"]]))
     assert len(keys) == 5
-    assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
-    ok, log = _metamath_accepts(insert_theorems(db, [json_block(t) for t in data["theorems"]]), tmp_path)
+    assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+    ok, log = _metamath_accepts(insert_theorems(db, [entry_block(t) for t in data["theorems"]]), tmp_path)
     assert ok, log[-2000:]
     # bad input: a clear message, no traceback, nothing written
     bad = tmp_path / "none.json"
@@ -287,7 +283,7 @@ def test_gnn_path_end_to_end(tmp_path, capsys):
         assert data["candidates"] == data["valid"] + data["failed"] + data["single_step"]
         assert data["valid"] >= data["new"] + data["rediscoveries"] and data["new"] >= len(data["theorems"])
         assert len(data["theorems"]) == min(6, data["new"])
-        assert verify_json(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+        assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
         saved = [t["nodes_saved"] for t in data["theorems"]]
         assert saved == sorted(saved, reverse=True)
         for t in data["theorems"]:
@@ -299,7 +295,7 @@ def _subtree(tree, i):
     while todo:
         j = todo.pop()
         yield j
-        todo.extend(tree.children[j])
+        todo.extend(tree.nodes[j].children)
 
 
 def test_concrete_instance_when_no_general_theorem(tmp_path):
@@ -310,16 +306,16 @@ def test_concrete_instance_when_no_general_theorem(tmp_path):
     with pytest.raises(GeneralizeError, match="no wff variable left"):
         generalize(db, shape)  # the general chain needs 5 wff variables, the database has 4
     tree = proof_tree(db, "t5", 1000)
-    chain = tree.children[0][2]  # ax-mp's minor premise: the syl chain
-    assert tree.labels[chain] == "syl"
+    chain = tree.nodes[0].children[2]  # ax-mp's minor premise: the syl chain
+    assert tree.nodes[chain].label == "syl"
     inside = range(chain, chain + sum(1 for _ in _subtree(tree, chain)))
     (frag,) = fragments_from_positive(db, tree, inside, "t5")
     assert frag.shape == shape
-    res = extract(db, [frag], "gnn", library=Library.build(db))
+    res = extract(db, Proposals("gnn", by_shape([frag])), library=Library.build(db))
     assert (res.valid, res.general, res.concrete, res.new) == (1, 0, 1, 1)
     (t,) = res.theorems
     assert t["statement"] == "|- ( ph -> ph )" and not t["general"] and t["uses"] == 1
     assert [h["statement"] for h in t["hypotheses"]] == [
         "|- ( ph -> ps )", "|- ( ps -> ch )", "|- ( ch -> th )", "|- ( th -> ph )"]
-    ok, out = _metamath_accepts(insert_theorems(db, [json_block(t)]), tmp_path, "concrete.mm")
+    ok, out = _metamath_accepts(insert_theorems(db, [entry_block(t)]), tmp_path, "concrete.mm")
     assert ok, out[-2000:]

@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 
 import pytest
-from conftest import ROOT, metamath_exe
+from conftest import ROOT, metamath_exe, metamath_verdict
 
 from metamath.database import Database
 from metamath.verify import check, verify_all
 from refactor.cli import main
-from refactor.rewrite import (Dag, RewriteError, _Binder, best_rewrite, load_theorems, rewrite_file)
+from metamath.proof import Proof
+from refactor.match import Binder, best_rewrite
+from refactor.rewrite import RewriteError, rewrite_file
+from refactor.theorems import TheoremsFileError, load_theorems
 
 DATA = os.path.join(ROOT, "tests", "data")
 PROP = os.path.join(DATA, "rewrite-prop.mm")
@@ -51,11 +53,7 @@ def _sha(path) -> str:
 
 
 def _metamath_accepts(path) -> bool:
-    exe = metamath_exe()
-    out = subprocess.run([exe, f'read "{path}"', "verify proof *", "exit"], stdin=subprocess.DEVNULL,
-                         capture_output=True, text=True).stdout
-    return "All proofs in the database were verified" in out and not any(
-        l.startswith("?") and not l.startswith("?Warning") for l in out.splitlines())
+    return metamath_verdict(path).accepted
 
 
 def _rewrite_cli(capsys, db, tpath, out) -> dict:
@@ -276,28 +274,25 @@ def test_unbound_hypothesis_and_variable_come_from_unification(tmp_path, capsys)
 
 def test_syntax_proof_from_the_grammar():
     db = Database.from_file(PROP)
-    dag = Dag.from_proof(check(db, "th2", record=True))
+    dag = check(db, "th2", record=True).dag()
     n = len(dag)
-    b = _Binder(db, "th2", dag)
+    b = Binder(db, "th2", dag)
     assert b.syntax_proof(("wff", "ph")) < n  # one of the proof's own steps
     i = b.syntax_proof(("wff", "-.", "(", "th", "->", "-.", "ph", ")"))
     assert i >= n  # built from the grammar
-    assert dag.exprs[i] == ("wff", "-.", "(", "th", "->", "-.", "ph", ")")
-    assert _rpn(dag, i) == ["wth", "wph", "wn", "wi", "wn"]
-
-
-def _rpn(dag: Dag, i: int) -> list[str]:
-    return [l for c in dag.kids[i] for l in _rpn(dag, c)] + [dag.labels[i]]
+    assert dag.nodes[i].expr == ("wff", "-.", "(", "th", "->", "-.", "ph", ")")
+    assert Proof("th2", dag.nodes, i).rpn() == ["wth", "wph", "wn", "wi", "wn"]
 
 
 def test_best_rewrite_tries_orders():
-    from refactor.rewrite import _layout, _plan, _probe
+    from refactor.layout import layout
+    from refactor.rewrite import _plan, _probe
 
     db = Database.from_file(PROP)
     data = {"theorems": [A1I, A1I2]}  # indices 0 and 1
     plans = _plan(db, data, "T.json")
-    _probe(db, plans, "T.json", _layout(db))
-    dag = Dag.from_proof(check(db, "th1", record=True))
+    _probe(db, plans, "T.json", layout(db))
+    dag = check(db, "th1", record=True).dag()
     new, steps = best_rewrite(db, "th1", dag, plans)
     assert [s[0] for s in steps] == [1] and new.tree_size() == 5
     # limited to greedy, the first step is still the bigger saving here
@@ -308,22 +303,19 @@ def test_best_rewrite_tries_orders():
 def test_load_theorems_errors(tmp_path):
     p = tmp_path / "T.json"
     p.write_text(json.dumps({"theorems": [{"label": "x"}]}))
-    with pytest.raises(RewriteError, match="statement"):
+    with pytest.raises(TheoremsFileError, match="statement"):
         load_theorems(str(p))
-    with pytest.raises(RewriteError, match="not found"):
+    with pytest.raises(TheoremsFileError, match="not found"):
         load_theorems(str(tmp_path / "missing.json"))
 
 
-def test_metamath_check_names_the_failing_proof(tmp_path):
-    from refactor.rewrite import metamath_check
-
-    metamath_exe()
+def test_the_judge_names_the_failing_proof(tmp_path):
     bad = tmp_path / "bad.mm"
     wrong = open(PROP).read().replace("th2.1 wph wps wi wch ax-1", "th2.1 wph wps wi wps ax-1")
     bad.write_text(wrong)
-    ok, out, labels = metamath_check(str(bad))
-    assert not ok and labels == ["th2"]
-    assert metamath_check(PROP)[0]
+    verdict = metamath_verdict(str(bad))
+    assert not verdict.accepted and verdict.failing() == ["th2"]
+    assert metamath_verdict(PROP).accepted
 
 
 def test_without_metamath_only_our_verifier_is_listed(tmp_path):
