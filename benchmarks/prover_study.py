@@ -11,7 +11,8 @@ the ``count`` baseline runs on every corpus and ``uniform`` on the original.
 Everything is resumable: rerun the same command after an interruption. The
 paired table against the reference (``count`` on the original corpus) goes
 to ``OUT/table.md`` and ``OUT/table.json``. The order of the work puts the
-first seed of every corpus first, so a stopped run still has a comparison.
+learned prover's first seed on every corpus and the count baseline first,
+so a stopped run still answers the main questions.
 """
 from __future__ import annotations
 
@@ -78,18 +79,28 @@ def main() -> int:
             mm(*args)
         evals.append((name, policy, seed, d))
 
-    for seed in a.seeds:
-        for name, corpus in corpora.items():
-            model = os.path.join(out, "models", f"{name}-s{seed}")
-            ck = os.path.join(model, "checkpoint.pt")
-            if not os.path.exists(os.path.join(model, "metrics.json")):
-                mm("prover", "train", "--corpus", corpus, "--split", split, "--out", model, "--seed", str(seed),
-                   "--epochs", str(a.epochs), "--resume")
-            if seed == a.seeds[0]:
-                ev(name, ck, "count", None)
-                if name == "original":
-                    ev(name, ck, "uniform", None)
-            ev(name, ck, "learned", seed)
+    def model(name: str, seed: int) -> str:
+        d = os.path.join(out, "models", f"{name}-s{seed}")
+        if not os.path.exists(os.path.join(d, "metrics.json")):
+            mm("prover", "train", "--corpus", corpora[name], "--split", split, "--out", d, "--seed", str(seed),
+               "--epochs", str(a.epochs), "--resume")
+        return os.path.join(d, "checkpoint.pt")
+
+    # the comparisons that matter most first: a stopped run still answers them
+    first = a.seeds[0]
+    for name in corpora:
+        ev(name, model(name, first), "learned", first)
+        if name == "original":
+            ev(name, model(name, first), "count", None)
+        write_table(out, evals, a)
+    ev("original", model("original", first), "uniform", None)
+    for name in corpora:
+        if name != "original":
+            ev(name, model(name, first), "count", None)
+    write_table(out, evals, a)
+    for seed in a.seeds[1:]:
+        for name in corpora:
+            ev(name, model(name, seed), "learned", seed)
             write_table(out, evals, a)
     return 0
 
