@@ -23,8 +23,14 @@ def _run_chunk(chunk: list[str]) -> list:
 
 
 def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterable[str],
-                  jobs: int | None = None, desc: str | None = None, min_parallel: int = 2000):
+                  jobs: int | None = None, desc: str | None = None, min_parallel: int = 2000,
+                  chunk: int | None = None, ordered: bool = True):
     """Yield ``(label, fn(db, label))`` in label order, in parallel when it pays.
+
+    ``chunk``: labels per task sent to a worker (default: about four tasks
+    per worker, at most 500); ``ordered=False`` yields each result as soon
+    as it is done (with ``chunk=1``: one label at a time, for long,
+    uneven jobs whose results are saved as they come).
 
     Results stream back as they are done, so a caller can write them out
     instead of holding them all. ``fn`` may be any callable: the workers are
@@ -51,12 +57,12 @@ def imap_theorems(db: Database, fn: Callable[[Database, str], T], labels: Iterab
         else:
             import multiprocessing as mp
 
-            size = max(1, min(500, len(labels) // (jobs * 4) + 1))
+            size = chunk or max(1, min(500, len(labels) // (jobs * 4) + 1))
             chunks = [labels[i : i + size] for i in range(0, len(labels), size)]
             _STATE = (db, fn)
             try:
                 with mp.get_context("fork").Pool(jobs) as pool:
-                    for res in pool.imap(_run_chunk, chunks):
+                    for res in (pool.imap if ordered else pool.imap_unordered)(_run_chunk, chunks):
                         yield from res
                         if bar:
                             bar.update(len(res))

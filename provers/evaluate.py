@@ -158,8 +158,8 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     if todo:
         with open(res_path, "a") as fh:
             job = lambda db_, label: prove_one(state, label)  # noqa: E731  (workers get it by fork)
-            for label, rec in imap_theorems(db, job, todo, jobs=cfg.jobs,
-                                            desc="proving" if progress else None, min_parallel=0):
+            for label, rec in imap_theorems(db, job, todo, jobs=cfg.jobs, desc="proving" if progress else None,
+                                            min_parallel=0, chunk=1, ordered=False):
                 fh.write(json.dumps(rec) + "\n")
                 fh.flush()
                 done[label] = rec

@@ -45,3 +45,11 @@ def test_any_callable_reaches_the_workers(ql):
     assert {pid for _, (pid, _) in got} - {os.getpid()}  # it ran in the workers ...
     assert counter.seen == []  # ... on their own copies
     assert map_theorems(ql, counter, labels[:3], jobs=1) == {l: (os.getpid(), want[l] + 7) for l in labels[:3]}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked")
+def test_unordered_single_label_tasks_yield_every_result_once(ql):
+    labels = ql.theorems()[:60]
+    got = list(imap_theorems(ql, lambda db, l: len(db[l].expr), labels, jobs=2, chunk=1, ordered=False))
+    assert sorted(l for l, _ in got) == sorted(labels)
+    assert all(n == len(ql[l].expr) for l, n in got)
