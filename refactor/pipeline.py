@@ -105,7 +105,7 @@ class Manifest:
 
     def done(self, name: str, inputs: dict) -> dict | None:
         rec = self.stages.get(name)
-        if (rec and rec.get("status", "done") == "done" and rec.get("inputs") == inputs
+        if (rec and rec.get("status", "done") == "done" and rec.get("inputs") == _norm(inputs)
                 and all(os.path.exists(p) for p in rec.get("files", []))):
             return rec["result"]
         return None
@@ -113,7 +113,7 @@ class Manifest:
     def resuming(self, name: str, inputs: dict) -> bool:
         """Whether ``name`` was started (or failed) with these same inputs: its partial files may be kept."""
         rec = self.stages.get(name)
-        return bool(rec) and rec.get("status") in ("started", "failed") and rec.get("inputs") == inputs
+        return bool(rec) and rec.get("status") in ("started", "failed") and rec.get("inputs") == _norm(inputs)
 
     def start(self, name: str, inputs: dict) -> None:
         self.stages[name] = {"status": "started", "inputs": inputs,
@@ -135,6 +135,11 @@ class Manifest:
 
     def save(self) -> None:
         write_json(self.path, {"run": self.run, "stages": self.stages})
+
+
+def _norm(inputs: dict) -> dict:
+    """``inputs`` as the manifest will hold them (JSON: tuples become lists)."""
+    return json.loads(json.dumps(inputs))
 
 
 # exceptions that are the user's input, not a stage failure: `mmrefactor` turns them into exit 2
@@ -267,10 +272,11 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
                              cap_eval=d.cap_eval, seed=seed, essential_only=d.essential_only,
                              limit_proofs=none_if_zero(d.limit_proofs), max_examples=none_if_zero(d.max_examples))
     t0 = time.perf_counter()
-    with stage(man, "dataset", eopts.key(), user_errors=True):
-        meta = build_dataset(db, data_dir, eopts)
-    man.record("dataset", {"db": dbh, **eopts.key()}, {k: v for k, v in meta.items() if k != "key"}, [],
-               time.perf_counter() - t0)
+    dinputs = {"db": dbh, **eopts.key()}
+    with stage(man, "dataset", dinputs, user_errors=True):
+        meta = build_dataset(db, data_dir, eopts)  # cached on disk by database hash and options
+    if not (meta.get("cached") and man.done("dataset", dinputs) is not None):
+        man.record("dataset", dinputs, {k: v for k, v in meta.items() if k != "key"}, [], time.perf_counter() - t0)
     log(f"dataset: {meta['examples']:,} examples from {meta['inlined_theorems']:,} inlined theorems, "
         f"{100 * meta['positive_fraction']:.1f}% positive nodes" + (" [cached]" if meta.get("cached") else ""))
 
