@@ -380,15 +380,12 @@ def _run_config(args):
 
 def cmd_run(args) -> int:
     """The whole job: verify, dataset, train, extract with each method, rewrite, the prover study, report."""
-    import torch
-
     from refactor.config import resolve_database
     from refactor.dataset import DatasetError
     from refactor.pipeline import PipelineError, run_pipeline
     from refactor.report import comparison_table
     from refactor.train import CheckpointError
 
-    torch.set_num_threads(1)  # small ops on shared cores: one thread is fastest (see provers/train.py)
     preset, cfg = _run_config(args)
     db = resolve_database(cfg, args.db)
     out = args.out or os.path.join("runs", preset)

@@ -37,6 +37,8 @@ class RunSection:
     database: str = DEFAULT_DB      # used when the command line names no database (relative: to the repository)
     seed: int = 0                   # the expansion dataset's split seed and the extractors' seed
     device: str = "auto"            # auto | cpu | cuda (the extractor's training and the prover)
+    threads: int = 1                # torch CPU threads (0: torch's default); one is fastest for these small
+                                    # ops on a shared 2-core machine (the prover always searches with one)
 
 
 @dataclass(frozen=True)

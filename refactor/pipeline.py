@@ -220,6 +220,8 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     from .rewrite import RewriteError, rewrite_file
 
     cfg = opts.config() if isinstance(opts, RunOptions) else opts
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
     os.makedirs(out, exist_ok=True)
     man = Manifest.load(out)
     t_all = time.perf_counter()
@@ -354,7 +356,6 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
               {k: meta[k] for k in ("examples", "inlined_theorems", "nodes", "positive_fraction", "splits")},
               "train": res, "methods": rows}
     if cfg.prover.enabled:
-        torch.set_num_threads(1)  # one search per core (the prover's own setting)
         result["prover"] = run_prover_stages(db_path, db, out, cfg, man, log)
     result["seconds"] = round(time.perf_counter() - t_all, 1)
     result["stage_seconds"] = {k: v.get("seconds") for k, v in man.stages.items() if "seconds" in v}
