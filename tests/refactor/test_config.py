@@ -42,3 +42,27 @@ def test_config_show_prints_the_effective_configuration(tmp_path, capsys):
     shown = tmp_path / "shown.toml"
     shown.write_text(text)
     assert load_config("paper", str(shown)) == load_config("tiny", str(path))
+
+
+def test_run_defaults_and_the_first_run_options():
+    """`run` without a database runs data/set-prop.mm (fol: set.mm's prefix before ZF); the options of
+    the first `run` (--epochs, --top, --methods, --preset naming a GNN preset) still apply."""
+    import os
+
+    from refactor.cli import _run_config, build_parser
+    from refactor.config import resolve_database
+
+    args = build_parser().parse_args(["run"])
+    preset, cfg = _run_config(args)
+    db = resolve_database(cfg, args.db)
+    assert preset == "demo" and db.endswith(os.path.join("data", "set-prop.mm")) and os.path.exists(db)
+    preset, cfg = _run_config(build_parser().parse_args(["run", "--preset", "fol"]))
+    assert resolve_database(cfg, None).endswith("set.mm") and cfg.slice.before_section.startswith("ZF ")
+    args = build_parser().parse_args(["run", "x.mm", "--out", "o", "--preset", "cpu", "--epochs", "2", "--top", "4",
+                                      "--methods", "frequent", "--no-prover", "--no-metamath"])
+    preset, cfg = _run_config(args)
+    assert (preset, cfg.extractor.preset, cfg.extractor.epochs, cfg.extract.top, cfg.extract.methods) == \
+        ("demo", "cpu", 2, 4, ["frequent"])
+    assert not cfg.prover.enabled and not cfg.rewrite.use_metamath and resolve_database(cfg, args.db) == "x.mm"
+    demo = build_parser().parse_args(["demo"])
+    assert demo.db.endswith("set-prop.mm") and demo.func.__name__ == "cmd_demo"
