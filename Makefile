@@ -10,10 +10,15 @@ DBDIR  := /usr/share/metamath/databases
 setup: system-deps $(VENV)/.installed
 
 # Debian's metamath.exe is the independent judge; its databases are the real data.
+# Chromium (headless) is how the tests check that `run`'s report.html renders.
 system-deps:
 	@if ! command -v metamath >/dev/null 2>&1 || [ ! -f $(DBDIR)/set.mm ]; then \
 		echo "installing Debian packages metamath metamath-databases"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq metamath metamath-databases; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian package chromium"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 $(VENV)/.installed: pyproject.toml

@@ -345,21 +345,53 @@ def _rewrite_parser(add) -> None:
     sp.add_argument("--json", action="store_true")
 
 
-# ---------------------------------------------------------------- demo
+# ---------------------------------------------------------------- run / demo / config
+def _run_config(args):
+    """The effective configuration: the preset, then ``--config FILE.toml``, then the command-line options."""
+    from dataclasses import replace
+
+    from refactor.config import PRESETS, ConfigError, load_config, validate
+    from refactor.model import PRESETS as MODEL_PRESETS
+
+    preset = args.preset or "demo"
+    extractor = None
+    if preset not in PRESETS and preset in MODEL_PRESETS:  # the first `run`'s --preset named the GNN preset
+        preset, extractor = "demo", preset
+    try:
+        cfg = load_config(preset, args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if extractor:
+        cfg = replace(cfg, extractor=replace(cfg.extractor, preset=extractor))
+    over = lambda sec, **kw: replace(getattr(cfg, sec), **{k: v for k, v in kw.items() if v is not None})  # noqa: E731
+    cfg = replace(cfg, extractor=over("extractor", epochs=getattr(args, "epochs", None)),
+                  extract=over("extract", top=getattr(args, "top", None),
+                               methods=list(args.methods) if getattr(args, "methods", None) else None),
+                  run=over("run", seed=getattr(args, "seed", None), device=getattr(args, "device", None)),
+                  rewrite=over("rewrite", use_metamath=False if getattr(args, "no_metamath", False) else None),
+                  prover=over("prover", enabled=False if getattr(args, "no_prover", False) else None))
+    try:
+        validate(cfg, "<command line>")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return preset, cfg
+
+
 def cmd_run(args) -> int:
-    """The whole job: verify, dataset, train, extract with each method, rewrite, compare."""
+    """The whole job: verify, dataset, train, extract with each method, rewrite, the prover study, report."""
+    from refactor.config import resolve_database
     from refactor.dataset import DatasetError
-    from refactor.pipeline import PipelineError, RunOptions, run_pipeline
+    from refactor.pipeline import PipelineError, run_pipeline
     from refactor.report import comparison_table
     from refactor.train import CheckpointError
 
-    opts = RunOptions(preset=args.preset, epochs=args.epochs, top=args.top, seed=args.seed,
-                      methods=tuple(args.methods), use_metamath=not args.no_metamath, device=args.device)
+    preset, cfg = _run_config(args)
+    db = resolve_database(cfg, args.db)
+    out = args.out or os.path.join("runs", preset)
     quiet = getattr(args, "json", False)
     try:
-        res = run_pipeline(args.db, args.out, opts, log=(lambda *a: None) if quiet else
-                           (lambda m: print(m, flush=True)))
-    except PipelineError as exc:  # the database is readable but a proof fails: like `verify`, exit 1
+        res = run_pipeline(db, out, cfg, log=(lambda *a: None) if quiet else (lambda m: print(m, flush=True)))
+    except PipelineError as exc:  # a proof fails, or a stage failed: like `verify`, exit 1
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (DatasetError, CheckpointError) as exc:
@@ -369,14 +401,24 @@ def cmd_run(args) -> int:
     else:
         print()
         print(comparison_table(res["methods"]))
-        print(f"\nreport: {os.path.join(args.out, 'report.md')}  ({res['seconds']} s)")
+        print(f"\nreport: {res['report']['html']} and {res['report']['md']}  ({res['seconds']} s)")
     failed = [r["method"] for r in res["methods"] if "error" in r or "error" in (r.get("rewrite") or {})]
     return 1 if failed else 0
 
 
 def cmd_demo(args) -> int:
-    """The main job on the embedded default database (``make demo``)."""
+    """The main job on the embedded default database (``make demo``): ``run --preset demo``."""
+    args.preset = args.preset or "demo"
     return cmd_run(args)
+
+
+def cmd_config_show(args) -> int:
+    from refactor.config import to_toml
+
+    preset, cfg = _run_config(args)
+    src = f"preset {preset}" + (f", overridden by {args.config}" if args.config else "")
+    print(to_toml(cfg, f"mmrefactor run: the effective configuration ({src})"), end="")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -470,17 +512,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_args(sp, db_default=None):
         if db_default is None:
-            sp.add_argument("db")
-            sp.add_argument("--out", required=True, help="run directory (resumable: finished stages are reused)")
+            sp.add_argument("db", nargs="?", help="the database (default: the configuration's run.database, "
+                                                   "data/set-prop.mm for every preset but fol)")
         else:
             sp.add_argument("--db", default=db_default)
-            sp.add_argument("--out", default=os.path.join("runs", "demo"))
-        sp.add_argument("--preset", default="demo")
-        sp.add_argument("--epochs", type=int)
-        sp.add_argument("--top", type=int, default=10, help="K: new theorems kept per method (default 10)")
-        sp.add_argument("--methods", nargs="+", default=["gnn", "frequent", "stitch"])
-        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--out", help="run directory (default runs/PRESET; resumable: finished stages are reused)")
+        sp.add_argument("--preset", help="tiny | demo | paper | fol (default demo); see `mmrefactor config show`")
+        sp.add_argument("--config", metavar="FILE.toml", help="override any option of the preset")
+        sp.add_argument("--epochs", type=int, help="extractor epochs (extractor.epochs)")
+        sp.add_argument("--top", type=int, help="K: new theorems kept per method (extract.top)")
+        sp.add_argument("--methods", nargs="+", help="extraction methods (extract.methods)")
+        sp.add_argument("--seed", type=int, help="dataset split and extraction seed (run.seed)")
         sp.add_argument("--no-metamath", action="store_true", help="skip metamath.exe as second judge")
+        sp.add_argument("--no-prover", action="store_true", help="stop after the rewrites (prover.enabled = false)")
         sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
         sp.add_argument("--json", action="store_true")
 
@@ -488,10 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prover_parser(add)
 
-    sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, compare")
+    sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, "
+                             "the prover on each corpus, report.md and report.html")
     run_args(sp)
-    sp = add("demo", cmd_demo, "`run` on the embedded default database data/set-prop.mm (make demo)")
+    sp = add("demo", cmd_demo, "`run --preset demo` on the embedded default database data/set-prop.mm (make demo)")
     run_args(sp, DEFAULT_DB)
+    sp = add("config", None, "the configuration of `run`")
+    csub = sp.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+    cs = csub.add_parser("show", help="print the effective configuration (TOML)",
+                         description="print the effective configuration (TOML): the preset overridden by FILE.toml")
+    cs.set_defaults(func=cmd_config_show)
+    cs.add_argument("--preset", help="tiny | demo | paper | fol (default demo)")
+    cs.add_argument("--config", metavar="FILE.toml")
     return p
 
 
