@@ -489,6 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prover_parser(add)
 
+    from .attribute_commands import add_attribute_parser
+
+    add_attribute_parser(add)
+
     sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, compare")
     run_args(sp)
     sp = add("demo", cmd_demo, "`run` on the embedded default database data/set-prop.mm (make demo)")
