@@ -55,9 +55,11 @@ def _task(model_masks):
 
 def kronfluence_scores(en: ExampleNet, fz_train: Featurizer, fz_query: Featurizer, train: list[list[Step]],
                        queries: list[list[Step]], strategy: str = "ekfac", batch_size: int = 32,
-                       seed: int = 0, workdir: str | None = None, fit: list[list[Step]] | None = None) -> torch.Tensor:
+                       seed: int = 0, workdir: str | None = None, fit: list[list[Step]] | None = None,
+                       empirical: bool = False) -> torch.Tensor:
     """``[queries, train]`` scores by kronfluence with ``strategy`` (``ekfac``, ``kfac``, ``diagonal``,
-    ``identity``); the factors are fitted on ``fit`` (default: ``train``), all the training data."""
+    ``identity``); the factors are fitted on ``fit`` (default: ``train``), all the training data, with
+    the true Fisher (or, ``empirical``, the empirical one: no sampling, so nothing depends on batching)."""
     from kronfluence.analyzer import Analyzer, prepare_model
     from kronfluence.arguments import FactorArguments, ScoreArguments
     from kronfluence.utils.dataset import DataLoaderKwargs
@@ -76,7 +78,7 @@ def kronfluence_scores(en: ExampleNet, fz_train: Featurizer, fz_query: Featurize
         an = Analyzer("prover", model, task, cpu=True, disable_tqdm=True, output_dir=tmp)
         dl = DataLoaderKwargs(collate_fn=collate)
         an.fit_all_factors("f", _Items("train", train if fit is None else fit), per_device_batch_size=batch_size, dataloader_kwargs=dl,
-                           factor_args=FactorArguments(strategy=strategy), overwrite_output_dir=True)
+                           factor_args=FactorArguments(strategy=strategy, use_empirical_fisher=empirical), overwrite_output_dir=True)
         an.compute_pairwise_scores("s", "f", _Items("query", queries), _Items("train", train),
                                    per_device_query_batch_size=max(1, len(queries)),
                                    per_device_train_batch_size=batch_size, dataloader_kwargs=dl,
