@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import tempfile
+import warnings
 
 import torch
 from torch.utils import data
@@ -74,7 +75,8 @@ def kronfluence_scores(en: ExampleNet, fz_train: Featurizer, fz_query: Featurize
         return (fz_train if kind == "train" else fz_query)([steps for _, steps in items])
 
     torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # kronfluence's torch.cuda.amp.GradScaler on CPU
         an = Analyzer("prover", model, task, cpu=True, disable_tqdm=True, output_dir=tmp)
         dl = DataLoaderKwargs(collate_fn=collate)
         an.fit_all_factors("f", _Items("train", train if fit is None else fit), per_device_batch_size=batch_size, dataloader_kwargs=dl,

@@ -42,6 +42,9 @@ from .attribute import Context, load_context, load_queries, query_logprobs, theo
 from .methods import METHODS
 
 
+RETRAIN_VERSION = "paired-1"  # in OUT/config.json: jobs of another retraining scheme are not reused
+
+
 @dataclass
 class RetrainConfig:
     """The tiny preset: what each retraining job trains."""
@@ -62,10 +65,15 @@ def dropped_steps(ctx: Context, drop) -> set[int]:
 
 
 def retrain(ctx: Context, drop, seed: int, cfg: RetrainConfig) -> ProverNet:
-    """A fresh prover trained (as ``train_prover`` does, last epoch kept) without ``drop``'s groups."""
+    """A fresh prover trained without ``drop``'s groups (the last epoch kept).
+
+    The run is paired across subsets: with one seed every retrain starts from the same initial
+    weights and walks the same batches (a seeded permutation of *all* training steps, cut into
+    batches, then the dropped steps taken out of their batches; candidate capping seeded per batch),
+    so two retrains differ only by the dropped steps, not by a reshuffle. Otherwise as
+    ``train_prover``: AdamW, the mean loss of each batch."""
     torch.set_num_threads(1)
     gone = dropped_steps(ctx, drop)
-    train = [s for i, s in enumerate(ctx.steps) if i not in gone]
     torch.manual_seed(seed)
     net = ProverNet(len(ctx.vocab.labels), cfg.dim, cfg.rounds)
     enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
@@ -74,13 +82,16 @@ def retrain(ctx: Context, drop, seed: int, cfg: RetrainConfig) -> ProverNet:
 
     hyps_of = Featurizer(enc).hyps_of
     rng = random.Random(seed)
-    for _ in range(cfg.epochs):
+    n = len(ctx.steps)
+    for epoch in range(cfg.epochs):
         net.train()
-        order = list(range(len(train)))
+        order = list(range(n))
         rng.shuffle(order)
-        for b in range(0, len(order), cfg.batch_size):
-            chunk = [train[i] for i in order[b : b + cfg.batch_size]]
-            loss, _ = batch_loss(enc, chunk, rng, cfg.max_applicable, hyps_of)
+        for b in range(0, n, cfg.batch_size):
+            chunk = [ctx.steps[i] for i in order[b : b + cfg.batch_size] if i not in gone]
+            if not chunk:
+                continue
+            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), cfg.max_applicable, hyps_of)
             opt.zero_grad()
             (loss / len(chunk)).backward()
             opt.step()
@@ -214,7 +225,8 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
         raise MMError(f"{len(ctx.theorems)} extracted theorem(s): group validation needs at least 2",
                       ctx.ck["corpus"])
     os.makedirs(out, exist_ok=True)
-    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": asdict(cfg)}
+    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": asdict(cfg),
+           "retrain": RETRAIN_VERSION}
     kp = os.path.join(out, "config.json")
     if os.path.exists(kp):
         with open(kp) as fh:
