@@ -272,7 +272,7 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
     out = str(work["dir"] / "val")
     args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "grad-dot",
             "random", "--subsets", "4", "--seeds", "1", "--top-k", "2", "--epochs", "1", "--budget-expansions",
-            "8", "--out", out, "--json"]
+            "8", "--jobs", "2", "--out", out, "--json"]
     assert main(args) == 0
     r = json.loads(capsys.readouterr().out)
     for m in ("grad-dot", "random"):
