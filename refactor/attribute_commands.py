@@ -71,8 +71,8 @@ def cmd_validate(args) -> int:
     print(f"{len(r['queries'])} queries, {len(r['theorems'])} theorems, {r['subsets']} subsets x {r['seeds']} seeds")
     for m, row in r["methods"].items():
         cf = row.get("counterfactual")
-        cft = (f"; without top-{r['top_k']}: -{cf['topk_drop']:.2f} proved, without {r['top_k']} random: "
-               f"-{cf['random_drop']:.2f}") if cf else ""
+        cft = (f"; queries no longer proved without its top {r['top_k']}: {cf['topk_drop']:.2f}, "
+               f"without {r['top_k']} random: {cf['random_drop']:.2f}") if cf else ""
         print(f"{m:<10} LDS {f(row['lds_mean'])} [{f(row['lds_low'])}, {f(row['lds_high'])}]{cft}")
     return 0
 
