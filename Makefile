@@ -24,7 +24,8 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,stitch]'
+	$(PY) -m pip install -q -e '.[test,stitch,attribution]'
+	$(PY) -m pip install -q --no-deps kronfluence==1.0.1
 	@touch $@
 
 # the layers first (pyproject.toml [tool.importlinter]: metamath <- provers <- refactor), then the tests

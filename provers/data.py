@@ -48,9 +48,14 @@ def training_theorems(lib: Library, split: Split) -> list[str]:
 
 def steps_of(lib: Library, label: str, rng: random.Random, negatives: int = 2) -> list[Step]:
     """The training steps of one theorem's proof."""
+    return steps_of_proof(lib, label, check(lib.db, label, record=True), rng, negatives)
+
+
+def steps_of_proof(lib: Library, label: str, proof, rng: random.Random, negatives: int = 2) -> list[Step]:
+    """The steps of ``proof`` (a recorded proof DAG of ``label``: ``check(..., record=True)``
+    or ``check_rpn(..., record=True)``), as :func:`steps_of` makes them."""
     db = lib.db
     prob = problem(lib, label)
-    proof = check(db, label, record=True)
     trees = proof_syntax_trees(db, proof)
     stmts = db.statements
     nodes = proof.nodes

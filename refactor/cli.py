@@ -532,6 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_prover_parser(add)
 
+    from .attribute_commands import add_attribute_parser
+
+    add_attribute_parser(add)
+
     sp = add("run", cmd_run, "the whole job: dataset, train, extract (gnn, frequent, stitch), rewrite, "
                              "the prover on each corpus, report.md and report.html")
     run_args(sp)

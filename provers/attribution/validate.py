@@ -1,0 +1,277 @@
+"""Does attribution predict retraining? Group LDS and a counterfactual, by retraining.
+
+**Group LDS** (linear datamodeling score, by theorem group): ``M`` seeded
+random subsets each keep half of the extracted theorems' groups; for each
+subset and each of ``R`` training seeds the prover is retrained (the tiny
+preset, :class:`RetrainConfig`) on the training steps minus the dropped
+groups' members, and each query's log-probability is measured (mean over
+seeds). Per query, the Spearman correlation across subsets between the
+method's predicted output (the sum of the kept groups' scores) and the
+measured log-probability; reported: the mean over queries and a bootstrap
+95% interval over queries (``lds_mean``, ``lds_low``, ``lds_high``).
+
+**Counterfactual**: per seed, retrain without the ``k`` theorems a method
+ranks most helpful (its influence summed over queries) and without ``k``
+random theorems (one seeded draw, shared by every method), search for
+proofs of the queries again, and report the mean drop in queries proved
+against the full retrain with the same seed (``topk_drop``,
+``random_drop``).
+
+Retraining is a batch of independent jobs: :func:`run_job` is one job (a
+spec in, a JSON-able result out); :func:`run_jobs` schedules them over
+local forked processes and writes each result to ``OUT/jobs/ID.json`` as it
+finishes, so an interrupted validation resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from metamath import MMError
+from metamath.write import write_json
+
+from ..model import ProverNet
+from ..train import Encoder, batch_loss
+from .attribute import Context, load_context, load_queries, query_logprobs, theorem_scores
+from .methods import METHODS
+
+
+RETRAIN_VERSION = "paired-1"  # in OUT/config.json: jobs of another retraining scheme are not reused
+
+
+@dataclass
+class RetrainConfig:
+    """The tiny preset: what each retraining job trains."""
+
+    epochs: int = 2
+    dim: int = 16
+    rounds: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_applicable: int = 64
+    budget_expansions: int = 32   # counterfactual search budget
+    budget_seconds: float = 20.0
+
+
+def dropped_steps(ctx: Context, drop) -> set[int]:
+    return {i for t in drop for i in ctx.groups[t]}
+
+
+def retrain(ctx: Context, drop, seed: int, cfg: RetrainConfig) -> ProverNet:
+    """A fresh prover trained without ``drop``'s groups (the last epoch kept).
+
+    The run is paired across subsets: with one seed every retrain starts from the same initial
+    weights and walks the same batches (a seeded permutation of *all* training steps, cut into
+    batches, then the dropped steps taken out of their batches; candidate capping seeded per batch),
+    so two retrains differ only by the dropped steps, not by a reshuffle. Otherwise as
+    ``train_prover``: AdamW, the mean loss of each batch."""
+    torch.set_num_threads(1)
+    gone = dropped_steps(ctx, drop)
+    torch.manual_seed(seed)
+    net = ProverNet(len(ctx.vocab.labels), cfg.dim, cfg.rounds)
+    enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    from .batch import Featurizer
+
+    hyps_of = Featurizer(enc).hyps_of
+    rng = random.Random(seed)
+    n = len(ctx.steps)
+    for epoch in range(cfg.epochs):
+        net.train()
+        order = list(range(n))
+        rng.shuffle(order)
+        for b in range(0, n, cfg.batch_size):
+            chunk = [ctx.steps[i] for i in order[b : b + cfg.batch_size] if i not in gone]
+            if not chunk:
+                continue
+            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), cfg.max_applicable, hyps_of)
+            opt.zero_grad()
+            (loss / len(chunk)).backward()
+            opt.step()
+    return net.eval()
+
+
+def prove(ctx: Context, net: ProverNet, labels: list[str], cfg: RetrainConfig) -> list[str]:
+    """The ``labels`` a search guided by ``net`` proves (found proofs re-checked by our verifier)."""
+    from ..evaluate import EvalState, prove_one
+    from ..policy import LearnedPolicy
+    from ..search import SearchConfig
+
+    ck = {"config": {"dim": net.dim, "rounds": net.rounds}, "vocab": list(ctx.vocab.labels),
+          "model": net.state_dict()}
+    policy = LearnedPolicy(ctx.lib, ck)
+    discouraged = frozenset(l for l, a in ctx.lib.assertions.items() if a.discouraged)
+    state = EvalState(ctx.lib, policy, SearchConfig(cfg.budget_expansions, cfg.budget_seconds),
+                      frozenset(ctx.theorems), discouraged)
+    return [l for l in labels if prove_one(state, l)["proved"]]
+
+
+def run_job(ctx: Context, queries: list, spec: dict, cfg: RetrainConfig) -> dict:
+    """One job: retrain without ``spec["drop"]`` with ``spec["seed"]``; the queries' log-probabilities,
+    and with ``spec["prove"]`` the queries a search now proves."""
+    net = retrain(ctx, spec["drop"], spec["seed"], cfg)
+    out = {"spec": spec, "dropped_steps": len(dropped_steps(ctx, spec["drop"])),
+           "log_probs": query_logprobs(ctx, [s for _, s in queries], net)}
+    if spec.get("prove"):
+        out["proved"] = prove(ctx, net, [r["label"] for r, _ in queries], cfg)
+    return out
+
+
+_STATE: dict = {}
+
+
+def _worker(spec: dict) -> dict:
+    return run_job(_STATE["ctx"], _STATE["queries"], spec, _STATE["cfg"])
+
+
+def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig, out: str, jobs: int = 1,
+             progress: bool = False) -> dict[str, dict]:
+    """Run the specs not finished in ``OUT/jobs`` (over ``jobs`` forked processes); id -> result."""
+    d = os.path.join(out, "jobs")
+    os.makedirs(d, exist_ok=True)
+    done: dict[str, dict] = {}
+    for sp in specs:
+        p = os.path.join(d, sp["id"] + ".json")
+        if os.path.exists(p):
+            try:
+                with open(p) as fh:
+                    r = json.load(fh)
+                if r.get("spec") == sp:
+                    done[sp["id"]] = r
+            except (OSError, json.JSONDecodeError):
+                pass  # a cut file: the job runs again
+    todo = [sp for sp in specs if sp["id"] not in done]
+    if todo:
+        _STATE.update(ctx=ctx, queries=queries, cfg=cfg)
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(min(jobs, len(todo))) as pool:
+                it = pool.imap_unordered(_worker, todo)
+                for r in it:
+                    write_json(os.path.join(d, r["spec"]["id"] + ".json"), r)
+                    done[r["spec"]["id"]] = r
+        else:
+            for sp in todo:
+                r = _worker(sp)
+                write_json(os.path.join(d, sp["id"] + ".json"), r)
+                done[sp["id"]] = r
+                if progress:
+                    print(f"job {sp['id']} done", flush=True)
+    return done
+
+
+def lds_subsets(theorems: list[str], m: int, seed: int) -> list[list[str]]:
+    """``m`` seeded subsets, each keeping half (rounded up) of ``theorems``."""
+    rng = random.Random(seed)
+    k = (len(theorems) + 1) // 2
+    return [sorted(rng.sample(theorems, k), key=theorems.index) for _ in range(m)]
+
+
+def ranks(x) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    order = np.argsort(x, kind="stable")
+    r = np.empty(len(x))
+    r[order] = np.arange(len(x), dtype=float)
+    for v in np.unique(x):  # average ties
+        sel = x == v
+        if sel.sum() > 1:
+            r[sel] = r[sel].mean()
+    return r
+
+
+def spearman(a, b) -> float:
+    """Spearman's rho; NaN when either side is constant."""
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return math.nan
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def bootstrap(values: list[float], seed: int = 0, n: int = 1000) -> tuple[float, float, float]:
+    """Mean and 95% percentile interval of the mean over resampled ``values`` (NaN dropped)."""
+    v = np.array([x for x in values if not math.isnan(x)])
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    means = rng.choice(v, size=(n, len(v)), replace=True).mean(1)
+    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subsets: int = 8, seeds: int = 1,
+             top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
+             counterfactual: bool = True, progress: bool = False) -> dict:
+    """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``."""
+    cfg = cfg or RetrainConfig()
+    for m in methods:
+        if m not in METHODS:
+            raise MMError(f"unknown attribution method {m!r} ({', '.join(METHODS)})", "<options>")
+    ctx = load_context(checkpoint)
+    queries = load_queries(ctx, eval_dir)
+    if not queries:
+        raise MMError("the evaluation proved nothing: no query to attribute", eval_dir)
+    if len(ctx.theorems) < 2:
+        raise MMError(f"{len(ctx.theorems)} extracted theorem(s): group validation needs at least 2",
+                      ctx.ck["corpus"])
+    os.makedirs(out, exist_ok=True)
+    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": asdict(cfg),
+           "retrain": RETRAIN_VERSION}
+    kp = os.path.join(out, "config.json")
+    if os.path.exists(kp):
+        with open(kp) as fh:
+            if json.load(fh) != key:
+                raise MMError("this directory holds a validation with other settings; use another --out", out)
+    else:
+        write_json(kp, key)
+    q_steps = [s for _, s in queries]
+    labels = [r["label"] for r, _ in queries]
+    theorems = ctx.theorems
+    scores = {m: theorem_scores(ctx, m, q_steps, seed) for m in methods}
+    keeps = lds_subsets(theorems, subsets, seed)
+    specs = [{"id": f"lds-{i}-s{r}", "drop": [t for t in theorems if t not in keep], "seed": r}
+             for i, keep in enumerate(keeps) for r in range(seeds)]
+    k = max(1, min(top_k, len(theorems) - 1))
+    rand = sorted(random.Random(seed + 1).sample(theorems, k), key=theorems.index)
+    tops = {}
+    for m in methods:
+        total = {t: sum(scores[m][t]) for t in theorems}
+        tops[m] = sorted(sorted(theorems, key=lambda t: -total[t])[:k], key=theorems.index)
+    if counterfactual:
+        for r in range(seeds):
+            specs.append({"id": f"full-s{r}", "drop": [], "seed": r, "prove": True})
+            specs.append({"id": f"random-s{r}", "drop": rand, "seed": r, "prove": True})
+            for m in methods:
+                specs.append({"id": f"top-{m}-s{r}", "drop": tops[m], "seed": r, "prove": True})
+    res = run_jobs(ctx, queries, specs, cfg, out, jobs, progress)
+    measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
+                          for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
+    report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,
+              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": asdict(cfg),
+              "training_steps": len(ctx.steps), "measured_log_probs": measured.tolist(), "methods": {}}
+    for m in methods:
+        pred = np.array([[sum(scores[m][t][q] for t in keep) for q in range(len(labels))] for keep in keeps])
+        per_q = [spearman(pred[:, q], measured[:, q]) for q in range(len(labels))]
+        mean, low, high = bootstrap(per_q, seed)
+        row = {"lds_mean": _num(mean), "lds_low": _num(low), "lds_high": _num(high),
+               "lds_per_query": [_num(x) for x in per_q],
+               "queries_with_lds": int(sum(1 for x in per_q if not math.isnan(x)))}
+        if counterfactual:
+            full = [len(res[f"full-s{r}"]["proved"]) for r in range(seeds)]
+            topd = [full[r] - len(res[f"top-{m}-s{r}"]["proved"]) for r in range(seeds)]
+            rnd = [full[r] - len(res[f"random-s{r}"]["proved"]) for r in range(seeds)]
+            row["counterfactual"] = {"topk_drop": float(np.mean(topd)), "random_drop": float(np.mean(rnd)),
+                                     "topk": tops[m], "random": rand, "full_proved": full}
+        report["methods"][m] = row
+    write_json(os.path.join(out, "validation.json"), report)
+    return report

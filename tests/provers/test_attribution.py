@@ -1,0 +1,310 @@
+"""Training-data attribution for the prover, on a small refactored slice.
+
+The corpus is data/set-prop.mm cut after `mpbir`, refactored with the
+`frequent` extractor from the split's training proofs (so it has extracted
+theorems: the groups); a tiny prover is trained on it and evaluated. The
+oracles: the example-major forward gives batch_loss's per-example losses;
+kronfluence's identity strategy (per-example gradients from its hooks on
+our forward) equals dot products of autograd gradients of batch_loss;
+grad-proj without projection equals an explicit damped inverse Fisher built
+with torch.func (whole, and per layer); EK-FAC points where the explicit
+damped inverse of the Fisher's layer blocks points; scores do not depend on
+batch size; the query measurement's relevance part
+is what the search's own policy computes; validation plumbing resumes and
+is deterministic by seed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+import torch
+
+from provers.attribution.attribute import load_context, load_queries, query_logprobs
+from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
+from provers.attribution.groups import direct_uses
+from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
+from provers.attribution.validate import RetrainConfig, retrain, spearman
+from provers.train import Encoder, batch_loss
+from refactor.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SET_PROP = os.path.join(ROOT, "data", "set-prop.mm")
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("attr")
+    small, split = str(d / "small.mm"), str(d / "split.json")
+    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", small]) == 0
+    assert main(["prover", "split", small, "--seed", "3", "-o", split]) == 0
+    th, corpus = str(d / "T.json"), str(d / "freq.mm")
+    assert main(["extract", small, "--method", "frequent", "--split", split, "--top", "8", "--out", th]) == 0
+    assert main(["rewrite", small, "--theorems", th, "--split", split, "-o", corpus, "--jobs", "1",
+                 "--no-metamath"]) == 0
+    out = str(d / "model")
+    assert main(["prover", "train", "--corpus", corpus, "--split", split, "--out", out, "--epochs", "2",
+                 "--dim", "16", "--rounds", "1", "--seed", "1", "--json"]) == 0
+    ck = os.path.join(out, "checkpoint.pt")
+    ev = str(d / "eval")
+    assert main(["prover", "eval", "--checkpoint", ck, "--out", ev, "--budget-expansions", "32",
+                 "--jobs", "1", "--limit", "12", "--json"]) == 0
+    ctx = load_context(ck)
+    return {"dir": d, "ck": ck, "eval": ev, "ctx": ctx, "queries": load_queries(ctx, ev)}
+
+
+@pytest.fixture(scope="module")
+def tiny(work):
+    """A dim-4 prover trained one epoch on the same steps: small enough for explicit curvature matrices."""
+    ctx = work["ctx"]
+    net = retrain(ctx, [], 0, RetrainConfig(epochs=1, dim=4, rounds=1))
+    enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
+    rng = random.Random(0)
+    # at most 64 candidates: batch_loss's own capping draws from its rng, ours is seeded by the step
+    train = [[s] for s in rng.sample([s for s in ctx.steps if len(s.applicable) <= 64], 24)]
+    queries = [s for _, s in work["queries"]]
+    return {"net": net, "en": ExampleNet(net), "ft": Featurizer(enc, 64), "fq": Featurizer(enc, None, values=False),
+            "enc": enc, "train": train, "queries": queries}
+
+
+def test_groups_are_the_extracted_theorems_steps(work):
+    ctx = work["ctx"]
+    assert ctx.theorems and set(ctx.theorems) == set(ctx.groups)
+    named = set(ctx.split.train) | set(ctx.split.valid) | set(ctx.split.test)
+    assert not set(ctx.theorems) & named
+    for t, idx in ctx.groups.items():
+        assert idx, t  # every extracted theorem is used or proved in training
+        assert all(ctx.steps[i].assertion == t or ctx.steps[i].theorem == t for i in idx)
+        assert sum(1 for s in ctx.steps if s.assertion == t or s.theorem == t) == len(idx)
+    recs = [r for r, _ in work["queries"]]
+    uses = direct_uses(recs, ctx.theorems)
+    for r in recs:
+        assert sorted(t for t in ctx.theorems if r["label"] in uses[t]) == r["new_theorems_applied"]
+
+
+def test_query_steps_replay_the_found_proof_and_the_measurement_is_the_policys(work):
+    from provers.actions import problem
+    from provers.policy import LearnedPolicy
+
+    ctx = work["ctx"]
+    policy = LearnedPolicy(ctx.lib, ctx.ck)
+    en, fq = ExampleNet(ctx.net), Featurizer(ctx.enc, None, values=False)
+    assert work["queries"]
+    for rec, steps in work["queries"]:
+        applied = [l for l in rec["proof"] if l in ctx.lib.assertions]
+        assert [s.assertion for s in steps] == applied and all(s.theorem == rec["label"] for s in steps)
+        prob = problem(ctx.lib, rec["label"])
+        policy.begin(prob)
+        want = 0.0
+        for s in steps:
+            matched = [a for a, _ in ctx.lib.matches(s.goal, prob.index)]
+            lp = policy.relevance(prob, s.goal, matched)
+            want += lp[[a.label for a in matched].index(s.assertion)]
+        b = fq([steps])
+        with torch.no_grad():
+            got = step_logprobs(en(b), b)
+        assert float(got["relevance"][0]) == pytest.approx(want, abs=1e-4)
+        assert float(got["relevance"][0] + got["term"][0]) <= 0.0
+    lp = query_logprobs(ctx, [s for _, s in work["queries"]])
+    assert all(x <= 0 for x in lp)
+
+
+def test_example_forward_gives_batch_losses_whatever_the_batch(work):
+    ctx = work["ctx"]
+    ft = Featurizer(ctx.enc, 64)
+    en = ExampleNet(ctx.net)
+    steps = ctx.steps[:40]
+    with torch.no_grad():
+        b = ft([[s] for s in steps])
+        together = example_loss(en(b), b)
+        ref = torch.tensor([float(batch_loss(ctx.enc, [s], random.Random(0), 64, ft.hyps_of)[0]) for s in steps])
+        assert torch.allclose(together, ref, atol=1e-4)
+        one = torch.cat([example_loss(en(b1), b1) for b1 in (ft([[s]]) for s in steps[:5])])
+        assert torch.allclose(one, together[:5], atol=1e-5)
+        # an example of several steps is the sum of its steps
+        b2 = ft([steps[:3]])
+        assert float(example_loss(en(b2), b2)[0]) == pytest.approx(float(together[:3].sum()), abs=1e-4)
+
+
+def _autograd_grads(net, enc, hyps_of, examples, logprob=False):
+    """Per example, the flat gradient of batch_loss (or of the replayed proof's negative log-probability
+    computed by batch_loss: no values, uncapped candidates), one autograd call each."""
+    params = [p for p in net.parameters()]
+    out = []
+    for ex in examples:
+        loss, _ = batch_loss(enc, ex, random.Random(0), 10**9 if logprob else 64, hyps_of)
+        gs = torch.autograd.grad(loss, params, allow_unused=True)
+        out.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, gs)]))
+    return torch.stack(out).double()
+
+
+def test_per_example_gradients_identity_strategy_and_grad_dot_equal_autograd_dot_products(tiny):
+    from provers.attribution.kron import kronfluence_scores
+
+    t = tiny
+    G = _autograd_grads(t["net"], t["enc"], t["ft"].hyps_of, t["train"])
+    Q = _autograd_grads(t["net"], t["enc"], t["ft"].hyps_of, t["queries"], logprob=True)
+    want = Q @ G.T  # grad NLL(q) . grad L(z): positive = helped
+    gd = grad_dot(t["en"], t["ft"], t["fq"], t["train"], t["queries"])
+    assert torch.allclose(gd, want, rtol=1e-4, atol=1e-5 * float(want.abs().max()))
+    ident = kronfluence_scores(t["en"], t["ft"], t["fq"], t["train"], t["queries"], "identity", batch_size=8)
+    assert torch.allclose(ident, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))
+
+
+def _func_grads(en, fz, examples, kind):
+    """Per-example gradients through torch.func (functional_call on the example-major forward)."""
+    from torch.func import functional_call, grad
+
+    names = [n for n, _ in linear_layers(en)]
+    params = {k: v.detach() for k, v in en.named_parameters()}
+
+    def f(p, b):
+        out = functional_call(en, p, (b,))
+        return example_loss(out, b)[0] if kind == "loss" else -example_logprob(out, b)[0]
+
+    rows = []
+    for ex in examples:
+        g = grad(f)(params, fz([ex]))
+        flat = []
+        for n in names:  # the layout of methods.layer_grads: [weight | bias] per layer
+            w = g[n + ".weight"]
+            if n + ".bias" in g:
+                w = torch.cat([w, g[n + ".bias"].unsqueeze(1)], dim=1)
+            flat.append(w.reshape(-1))
+        rows.append(torch.cat(flat))
+    return torch.stack(rows).double()
+
+
+def _cos(a, b):
+    return float((a * b).sum() / a.norm() / b.norm())
+
+
+def test_grad_proj_without_projection_is_the_explicit_damped_inverse_fisher(tiny):
+    t = tiny
+    G = _func_grads(t["en"], t["ft"], t["train"], "loss")
+    Q = _func_grads(t["en"], t["fq"], t["queries"], "nll")
+    F = G.T @ G / len(G)
+    want = damped_inverse_apply(F, Q) @ G.T
+    got = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=None, blocks="full")
+    assert _cos(got, want) > 0.999999
+    assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))
+
+
+def _layer_blocks(en, G, Q):
+    """Scores with the explicit damped inverse of each layer's block of the empirical Fisher."""
+    out, o = torch.zeros(Q.shape[0], G.shape[0], dtype=torch.float64), 0
+    for _, m in linear_layers(en):
+        n = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
+        g, q = G[:, o : o + n], Q[:, o : o + n]
+        o += n
+        F = g.T @ g / len(g)
+        if float(torch.trace(F)) > 0:
+            out += damped_inverse_apply(F, q) @ g.T
+    return out
+
+
+def test_ekfac_matches_the_explicit_layer_block_inverse_and_not_the_batch_size(tiny):
+    """EK-FAC approximates each layer's block of the Fisher (Kronecker factors, eigenvalues corrected);
+    with the empirical Fisher (no label sampling) it must point where the explicit damped inverse of
+    those blocks points, and give the same scores whatever the batch size."""
+    from provers.attribution.kron import kronfluence_scores
+
+    t = tiny
+    G = _func_grads(t["en"], t["ft"], t["train"], "loss")
+    Q = _func_grads(t["en"], t["fq"], t["queries"], "nll")
+    want = _layer_blocks(t["en"], G, Q)
+    a = kronfluence_scores(t["en"], t["ft"], t["fq"], t["train"], t["queries"], "ekfac", batch_size=8, empirical=True)
+    b = kronfluence_scores(t["en"], t["ft"], t["fq"], t["train"], t["queries"], "ekfac", batch_size=24, empirical=True)
+    assert _cos(a, want) > 0.9 and _cos(a, want) > _cos(Q @ G.T, want)
+    assert torch.allclose(a, b, rtol=1e-3, atol=1e-4 * float(a.abs().max()))
+    # grad-proj without projection, per-layer blocks: exactly the explicit layer-block inverse
+    got = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=None, blocks="layer")
+    assert torch.allclose(got, want, rtol=1e-3, atol=1e-4 * float(want.abs().max()))
+
+
+def test_grad_proj_does_not_depend_on_batch_size(tiny):
+    from provers.attribution import methods
+
+    t = tiny
+    one = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=2)
+    saved = methods._batches
+    try:
+        methods._batches = lambda fz, ex, size: saved(fz, ex, 1)
+        other = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=2)
+    finally:
+        methods._batches = saved
+    assert torch.allclose(one, other, rtol=1e-4, atol=1e-6 * float(one.abs().max()))
+
+
+def test_cli_attribute_table_and_bad_input(work, capsys):
+    args = ["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "grad-dot", "random",
+            "--json"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    ctx = work["ctx"]
+    assert [row["theorem"] for row in r["theorems"]] == ctx.theorems
+    assert r["queries"] == [rec["label"] for rec, _ in work["queries"]]
+    for row in r["theorems"]:
+        assert set(row["influence"]) == {"grad-dot", "random"}
+        assert row["influence"]["grad-dot"] == pytest.approx(sum(r["scores"]["grad-dot"][row["theorem"]]))
+    assert all(len(q["top"]["grad-dot"]) == min(5, len(ctx.theorems)) for q in r["per_query"])
+    with pytest.raises(SystemExit) as e:
+        main(["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "tracin"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    # an evaluation made with another checkpoint is refused
+    other = work["dir"] / "eval-other"
+    other.mkdir()
+    cfg = json.load(open(os.path.join(work["eval"], "config.json")))
+    cfg["checkpoint"] = "/elsewhere/checkpoint.pt"
+    json.dump(cfg, open(other / "config.json", "w"))
+    (other / "results.jsonl").write_text(open(os.path.join(work["eval"], "results.jsonl")).read())
+    assert main(["attribute", "--checkpoint", work["ck"], "--eval", str(other)]) == 2
+    assert "another checkpoint" in capsys.readouterr().err
+    assert main(["attribute", "--checkpoint", work["ck"], "--eval", str(work["dir"])]) == 2
+    assert "evaluation" in capsys.readouterr().err
+
+
+def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
+    out = str(work["dir"] / "val")
+    args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "grad-dot",
+            "random", "--subsets", "4", "--seeds", "1", "--top-k", "2", "--epochs", "1", "--budget-expansions",
+            "8", "--jobs", "2", "--out", out, "--json"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    for m in ("grad-dot", "random"):
+        assert set(r[m]) >= {"lds_mean", "lds_low", "lds_high", "counterfactual"}
+        assert set(r[m]["counterfactual"]) >= {"topk_drop", "random_drop"}
+        if r[m]["lds_mean"] is not None:
+            assert -1 <= r[m]["lds_low"] <= r[m]["lds_mean"] <= r[m]["lds_high"] <= 1
+    full = json.load(open(os.path.join(out, "validation.json")))
+    nq = len(work["queries"])
+    assert len(full["measured_log_probs"]) == 4 and all(len(row) == nq for row in full["measured_log_probs"])
+    jobs = sorted(os.listdir(os.path.join(out, "jobs")))
+    assert jobs == sorted(["lds-0-s0.json", "lds-1-s0.json", "lds-2-s0.json", "lds-3-s0.json", "full-s0.json",
+                           "random-s0.json", "top-grad-dot-s0.json", "top-random-s0.json"])
+    ctx = work["ctx"]
+    job = json.load(open(os.path.join(out, "jobs", "lds-1-s0.json")))
+    kept = len(ctx.theorems) - len(job["spec"]["drop"])
+    assert kept == (len(ctx.theorems) + 1) // 2
+    assert job["dropped_steps"] == len({i for t in job["spec"]["drop"] for i in ctx.groups[t]}) > 0
+    # resume: a lost job (and a cut one) are rerun, and by seed they come out the same
+    os.remove(os.path.join(out, "jobs", "lds-1-s0.json"))
+    before = {j: os.path.getmtime(os.path.join(out, "jobs", j)) for j in jobs if j != "lds-1-s0.json"}
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == r
+    again = json.load(open(os.path.join(out, "jobs", "lds-1-s0.json")))
+    assert again["log_probs"] == job["log_probs"]
+    assert all(os.path.getmtime(os.path.join(out, "jobs", j)) == t for j, t in before.items())
+    # other settings in the same directory are refused
+    assert main(args[:-3] + ["--epochs", "2", "--out", out]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_spearman():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN: constant side
