@@ -243,26 +243,23 @@ class Search:
 
     def _backup(self, g: _Goal | None) -> None:
         while g is not None:
-            if not g.proven:
-                if not g.expanded:
-                    pass
-                else:
-                    for act in g.acts:
-                        if act.cost == INF:
-                            continue
-                        if all(c.proven for c in act.goals):
-                            self._prove(g.term, act.action)
-                            g.proven = True
-                            break
-                        act.cost = self.cfg.step_cost - act.logp + sum(c.cost for c in act.goals)
-                    if not g.proven:
-                        live = [a.cost for a in g.acts if a.cost < INF]
-                        if live:
-                            g.cost = min(live)
-                        elif g.pending:
-                            g.cost = 0.0  # its next actions wait: expand it again soon
-                        else:
-                            g.dead, g.cost = True, INF
+            if not g.proven and g.expanded:  # an unexpanded goal keeps its value's cost
+                for act in g.acts:
+                    if act.cost == INF:
+                        continue
+                    if all(c.proven for c in act.goals):
+                        self._prove(g.term, act.action)
+                        g.proven = True
+                        break
+                    act.cost = self.cfg.step_cost - act.logp + sum(c.cost for c in act.goals)
+                if not g.proven:
+                    live = [a.cost for a in g.acts if a.cost < INF]
+                    if live:
+                        g.cost = min(live)
+                    elif g.pending:
+                        g.cost = 0.0  # its next actions wait: expand it again soon
+                    else:
+                        g.dead, g.cost = True, INF
             if g.proven:
                 g.cost = 0.0
             act = g.parent
