@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import sys
 
+from .cli import emit
+
 METHOD_NAMES = ("grad-dot", "grad-proj", "ekfac", "random")
-
-
-def _emit(args, data: dict, text) -> None:
-    print(json.dumps(data, indent=2) if args.json else text(data))
 
 
 def _need(args, *names) -> None:
@@ -45,7 +43,7 @@ def cmd_attribute(args) -> int:
             lines.append(f"{q['label']} (log-prob {q['log_prob']:.3f}, {q['steps']} steps):{uses} top {tops}")
         return "\n".join(lines)
 
-    _emit(args, r, text)
+    emit(args, r, text)
     return 0
 
 

@@ -22,7 +22,7 @@ class UsageError(Exception):
     """A user mistake that is not located in a file (exit 2)."""
 
 
-def _emit(args, data: dict, text: Callable[[dict], str]) -> None:
+def emit(args, data: dict, text: Callable[[dict], str]) -> None:
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=False))
     else:
@@ -58,7 +58,7 @@ def cmd_verify(args) -> int:
                      + ("" if not d["failed"] else f"; {len(d['failed'])} failed"))
         return "\n".join(lines)
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 1 if rep.failed else 0
 
 
@@ -86,7 +86,7 @@ def cmd_stats(args) -> int:
             out.append(f"  {d['unverified_proofs']} proofs do not verify (run `mmrefactor verify`)")
         return "\n".join(out)
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
@@ -111,7 +111,7 @@ def cmd_show(args) -> int:
     lines = show_lines(proof, kinds, db.syntax_typecodes, essential_only=not args.all)
     data = {"label": args.label, "statement": " ".join(st.expr), "steps": len(lines),
             "tree_nodes": proof.tree_size(), "lines": lines}
-    _emit(args, data, lambda d: "\n".join([f"{d['label']} $p {d['statement']}"] + d["lines"]))
+    emit(args, data, lambda d: "\n".join([f"{d['label']} $p {d['statement']}"] + d["lines"]))
     return 0
 
 
@@ -126,7 +126,7 @@ def cmd_slice(args) -> int:
         return (f"wrote {d['out']} ({d['bytes']:,} bytes): {d['statements']} statements ({d['axioms']} $a, "
                 f"{d['theorems']} $p), cut after {d['last_label']}, {d['closed_scopes']} scopes closed" + markers)
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
@@ -144,7 +144,7 @@ def cmd_write(args) -> int:
             out += f"\nkept the original proof of {label} (it does not verify: {why})"
         return out + f"\n{d['seconds']:.1f} s"
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 1 if data["kept"] else 0
 
 
@@ -176,7 +176,7 @@ def cmd_dataset(args) -> int:
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     data = {k: v for k, v in meta.items() if k != "key"}
-    _emit(args, data, _dataset_text)
+    emit(args, data, _dataset_text)
     return 0
 
 
@@ -208,7 +208,7 @@ def cmd_train(args) -> int:
                     progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
     except (DatasetError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    _emit(args, res, _eval_text)
+    emit(args, res, _eval_text)
     return 0
 
 
@@ -237,7 +237,7 @@ def cmd_evaluate(args) -> int:
         res = evaluate_checkpoint(args.checkpoint, device=args.device)
     except (DatasetError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    _emit(args, res, _eval_text)
+    emit(args, res, _eval_text)
     return 0
 
 
@@ -268,7 +268,7 @@ def cmd_extract(args) -> int:
                          + (f" and {len(names) - 12} more" if len(names) > 12 else ""))
         return "\n".join(lines)
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
@@ -328,7 +328,7 @@ def cmd_rewrite(args) -> int:
         lines.append("verified by " + " and ".join(d["verified_by"]))
         return "\n".join(lines)
 
-    _emit(args, res.as_dict(), text)
+    emit(args, res.as_dict(), text)
     return 0
 
 

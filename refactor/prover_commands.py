@@ -5,12 +5,9 @@ calls and results into text or ``--json``.
 """
 from __future__ import annotations
 
-import json
 import sys
 
-
-def _emit(args, data: dict, text) -> None:
-    print(json.dumps(data, indent=2) if args.json else text(data))
+from .cli import emit
 
 
 def cmd_split(args) -> int:
@@ -21,7 +18,7 @@ def cmd_split(args) -> int:
     split = make_split(db, args.seed)
     save_split(split, args.o, [f.path for f in db.files])
     data = {"out": args.o, "seed": split.seed, **{p: len(split.part(p)) for p in ("train", "valid", "test")}}
-    _emit(args, data, lambda d: f"{args.o}: seed {d['seed']}, train {d['train']}, valid {d['valid']}, "
+    emit(args, data, lambda d: f"{args.o}: seed {d['seed']}, train {d['train']}, valid {d['valid']}, "
                                 f"test {d['test']} theorems")
     return 0
 
@@ -44,7 +41,7 @@ def cmd_train(args) -> int:
                 f"{v.get('relevance_top1', 0):.3f}, term top-1 {v.get('term_top1', 0):.3f}, value accuracy "
                 f"{v.get('value_accuracy', 0):.3f}; term pool covers "
                 f"{d['pool_coverage_valid']['coverage']:.1%} of the human terms on valid")
-    _emit(args, m, text)
+    emit(args, m, text)
     return 0
 
 
@@ -65,7 +62,7 @@ def cmd_eval(args) -> int:
         return (f"{d['policy']}: proved {d['proved']}/{d['attempted']} ({d['rate']:.1%}) [{by}]{fc}; "
                 f"{d['uses_new_theorems']} proofs apply a new theorem; "
                 f"{d['expansions_per_second']:.1f} expansions/s; proofs in {d['proofs_mm']}")
-    _emit(args, s, text)
+    emit(args, s, text)
     return 0
 
 
@@ -73,7 +70,7 @@ def cmd_compare(args) -> int:
     from provers.compare import compare, format_table
 
     c = compare(args.evals)
-    _emit(args, c, format_table)
+    emit(args, c, format_table)
     return 0
 
 
