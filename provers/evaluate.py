@@ -22,7 +22,7 @@ import math
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from metamath import MMError, ProofError, check
 from metamath.parallel import imap_theorems
@@ -48,6 +48,7 @@ class EvalConfig:
     jobs: int = 2
     limit: int | None = None  # only the first N theorems of the part (a stated, reduced scale)
     device: str = "cpu"
+    retry_seconds: float = 0.0  # >0: rerun theorems a wall-clock cut stopped, with this cap (see evaluate)
 
 
 @dataclass
@@ -142,6 +143,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     run_key = {"checkpoint": os.path.abspath(checkpoint), "corpus_sha256": ck["corpus_sha256"],
                "split_key": ck["split_key"], "config": asdict(cfg)}
     run_key["config"].pop("jobs")
+    run_key["config"].pop("retry_seconds")
     if os.path.exists(cfg_path):
         with open(cfg_path) as fh:
             old = json.load(fh)
@@ -155,14 +157,16 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
         write_atomic(res_path, "".join(json.dumps(r) + "\n" for r in done.values()))
     todo = [l for l in labels if l not in done]
     t0 = time.perf_counter()
-    if todo:
-        with open(res_path, "a") as fh:
-            job = lambda db_, label: prove_one(state, label)  # noqa: E731  (workers get it by fork)
-            for label, rec in imap_theorems(db, job, todo, jobs=cfg.jobs, desc="proving" if progress else None,
-                                            min_parallel=0, chunk=1, ordered=False):
-                fh.write(json.dumps(rec) + "\n")
-                fh.flush()
-                done[label] = rec
+    _run_jobs(db, state, todo, res_path, done, cfg.jobs, "proving" if progress else None)
+    if cfg.retry_seconds > 0:
+        # The search is deterministic in expansions; its seconds cap is wall time, which a loaded
+        # machine shrinks. A theorem cut by it is run again with a looser cap so that the
+        # expansion budget binds; its record keeps the cap it ran under.
+        cut = [l for l in labels
+               if done[l]["stopped"] == "seconds" and done[l].get("seconds_cap") != cfg.retry_seconds]
+        loose = replace(state, search=replace(state.search, max_seconds=cfg.retry_seconds))
+        _run_jobs(db, loose, cut, res_path, done, cfg.jobs, "retrying wall-clock cuts" if progress else None,
+                  extra={"seconds_cap": cfg.retry_seconds})
     results = [done[l] for l in labels]
     summary = summarize(results, cfg.max_expansions)
     summary.update(checkpoint=os.path.abspath(checkpoint), corpus=ck["corpus"], split=ck["split"],
@@ -173,6 +177,21 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     summary["proofs_mm"] = write_database(db, os.path.join(out, "proofs.mm"), edits=Edits(proofs=proofs))["out"]
     write_json(os.path.join(out, "summary.json"), summary)
     return summary
+
+
+def _run_jobs(db, state: EvalState, labels: list[str], res_path: str, done: dict, jobs: int,
+              desc: str | None, extra: dict | None = None) -> None:
+    """Run :func:`prove_one` on ``labels`` over local processes, appending each record as it lands."""
+    if not labels:
+        return
+    with open(res_path, "a") as fh:
+        job = lambda db_, label: prove_one(state, label)  # noqa: E731  (workers get it by fork)
+        for label, rec in imap_theorems(db, job, labels, jobs=jobs, desc=desc, min_parallel=0, chunk=1,
+                                        ordered=False):
+            rec.update(extra or {})
+            fh.write(json.dumps(rec) + "\n")
+            fh.flush()
+            done[label] = rec
 
 
 def rate_at(results: list[dict], budget: int) -> int:

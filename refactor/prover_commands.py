@@ -50,7 +50,7 @@ def cmd_eval(args) -> int:
 
     cfg = EvalConfig(max_expansions=args.budget_expansions, max_seconds=args.budget_seconds,
                      baseline=args.baseline, part=args.part, jobs=args.jobs, limit=args.limit,
-                     device=args.device)
+                     device=args.device, retry_seconds=args.retry_timeouts or 0.0)
     s = evaluate(args.checkpoint, args.out, cfg, split_path=args.split,
                  progress=not args.json and sys.stderr.isatty())
 
@@ -114,6 +114,9 @@ def add_prover_parser(add) -> None:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--limit", type=int, help="only the first N theorems of the part")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--retry-timeouts", type=float, metavar="SECONDS",
+                   help="rerun theorems the wall-clock budget cut short (a loaded machine) with this cap, "
+                        "so the expansion budget binds")
 
     p = padd("compare", cmd_compare, "the paired table of evaluations (first = reference)")
     p.add_argument("evals", nargs="+")

@@ -82,6 +82,29 @@ def test_eval_finds_verified_proofs_and_resumes(work, capsys):
     assert verdict.accepted, verdict.output[-2000:]
 
 
+def test_wall_clock_cuts_are_retried_until_the_expansion_budget_binds(work, capsys):
+    base = ["prover", "eval", "--checkpoint", work["ck"], "--split", work["split"], "--budget-expansions", "32",
+            "--jobs", "1", "--json", "--limit", "6"]
+    loose = str(work["dir"] / "eval-loose")
+    assert main(base + ["--out", loose]) == 0
+    want = json.loads(capsys.readouterr().out)
+    cut = str(work["dir"] / "eval-cut")
+    assert main(base + ["--out", cut, "--budget-seconds", "0.000001"]) == 0
+    hurried = json.loads(capsys.readouterr().out)
+    recs = [json.loads(l) for l in open(os.path.join(cut, "results.jsonl"))]
+    assert any(r["stopped"] == "seconds" for r in recs)
+    assert main(base + ["--out", cut, "--budget-seconds", "0.000001", "--retry-timeouts", "60"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["by_budget"] == want["by_budget"] and got["proved"] >= hurried["proved"]
+    final: dict = {}
+    for line in open(os.path.join(cut, "results.jsonl")):
+        r = json.loads(line)
+        final[r["label"]] = r
+    assert len(final) == 6 and not any(r["stopped"] == "seconds" for r in final.values())
+    assert all(r.get("seconds_cap") == 60 for r in final.values() if r["label"] in {x["label"] for x in recs
+                                                                                     if x["stopped"] == "seconds"})
+
+
 def test_baselines_and_compare(work, capsys):
     outs = []
     for base in ("uniform", "count"):
