@@ -149,12 +149,18 @@ def cmd_write(args) -> int:
 
 
 # ---------------------------------------------------------------- dataset / train / evaluate
-def _expansion_options(args):
+def _expansion_options(args, db):
     from refactor.expansion import ExpansionOptions
 
+    held: tuple[str, ...] = ()
+    if args.split:
+        from provers.split import load_split
+
+        s = load_split(args.split, db)
+        held = tuple(sorted(s.valid + s.test))
     return ExpansionOptions(max_nodes=args.max_nodes, cap_train=args.cap_train, cap_eval=args.cap_eval,
                             seed=args.seed, essential_only=args.essential_only,
-                            limit_proofs=args.limit_proofs, max_examples=args.max_examples)
+                            limit_proofs=args.limit_proofs, max_examples=args.max_examples, held_out=held)
 
 
 def _dataset_text(d) -> str:
@@ -171,8 +177,8 @@ def cmd_dataset(args) -> int:
 
     db = _load(args.db)
     try:
-        meta = build_dataset(db, args.out, _expansion_options(args), progress=not args.json and sys.stderr.isatty(),
-                             force=args.force)
+        meta = build_dataset(db, args.out, _expansion_options(args, db),
+                             progress=not args.json and sys.stderr.isatty(), force=args.force)
     except DatasetError as exc:
         raise UsageError(str(exc)) from None
     data = {k: v for k, v in meta.items() if k != "key"}
@@ -192,7 +198,7 @@ def cmd_train(args) -> int:
     db = _load(args.db)
     quiet = args.json
     try:
-        meta = build_dataset(db, data_dir, _expansion_options(args), progress=not quiet and sys.stderr.isatty())
+        meta = build_dataset(db, data_dir, _expansion_options(args, db), progress=not quiet and sys.stderr.isatty())
         if not quiet:
             print(_dataset_text(meta), flush=True)
         try:
@@ -474,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--limit-proofs", type=int, default=None, help="only the first N theorems' proofs")
         g.add_argument("--max-examples", type=int, default=None,
                        help="after the caps, keep a seeded sample of N examples (big databases on a CPU)")
+        g.add_argument("--split", metavar="SPLIT.json",
+                       help="a prover split: no example shows a valid/test theorem's proof (for extract --split)")
 
     sp = add("dataset", cmd_dataset, "build the theorem-expansion dataset (cached by database hash and options)")
     sp.add_argument("db")

@@ -15,6 +15,7 @@ theorems never seen in training.
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -42,9 +43,18 @@ class ExpansionOptions:
     essential_only: bool = False     # drop syntax steps (ablation)
     limit_proofs: int | None = None  # only the first N theorems (subsampling for big databases)
     max_examples: int | None = None  # after the caps, a seeded sample of at most N examples in all
+    held_out: tuple[str, ...] = ()   # theorems whose proofs are never shown (a prover split's valid/test)
 
     def key(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        key = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "held_out"}
+        if self.held_out:
+            key["held_out"] = held_out_key(self.held_out)
+        return key
+
+
+def held_out_key(labels) -> dict:
+    """How a dataset's held-out theorems enter its key: a count and a digest (a set.mm split holds thousands)."""
+    return {"theorems": len(set(labels)), "sha256": hashlib.sha256("\n".join(sorted(set(labels))).encode()).hexdigest()[:16]}
 
 
 @dataclass
@@ -119,12 +129,16 @@ def _candidates_of(opts: ExpansionOptions, inl: dict[str, tuple[int, dict[str, i
 
 def find_candidates(db: Database, opts: ExpansionOptions, progress: bool = False,
                     jobs: int | None = None) -> dict[str, list[tuple[str, int]]]:
-    """Inlined theorem -> [(outer proof, node index)] of every admissible application."""
-    theorems = [l for l in db.theorems() if l not in NEVER_INLINE]
+    """Inlined theorem -> [(outer proof, node index)] of every admissible application.
+
+    A held-out theorem (``opts.held_out``) is neither an outer proof nor
+    inlined, so no example shows any part of its proof."""
+    held = set(opts.held_out)
+    theorems = [l for l in db.theorems() if l not in NEVER_INLINE and l not in held]
     infos = map_theorems(db, partial(_inlinable_info, opts), theorems, jobs=jobs,
                          desc="sizing proofs" if progress else None)
     inlinable = {l: v for l, v in infos.items() if v is not None}
-    outer = db.theorems()
+    outer = [l for l in db.theorems() if l not in held]
     if opts.limit_proofs is not None:
         outer = outer[: opts.limit_proofs]
     per_proof = map_theorems(db, partial(_candidates_of, opts, inlinable), outer, jobs=jobs,

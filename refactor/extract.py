@@ -45,7 +45,7 @@ import json
 import os
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Iterable
 
@@ -581,6 +581,7 @@ class ExtractOptions:
     stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
     stitch_arity: int = 4
     limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
+    held_out: bool = False             # a prover split hides proofs: read only the library's proofs
 
 
 # ------------------------------------------------------------------ the GNN path
@@ -603,11 +604,13 @@ def _tree_of_graph(db: Database, g, vocab) -> ProofTree:
     return ProofTree(g.theorem, nodes)
 
 
-def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64) -> tuple[list[Fragment], dict]:
+def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
+                  labels: list[str] | None = None) -> tuple[list[Fragment], dict]:
     """Run the node classifier (``opts.checkpoint``) over every real proof
-    (``opts.on == "proofs"``) or over the expansion dataset's examples
-    (``"expansion"``) and cut fragments from its positive nodes;
-    ``opts.limit``: only the first N proofs (or examples). Returns (fragments, info)."""
+    (``opts.on == "proofs"``; ``labels``: only these) or over the expansion
+    dataset's examples (``"expansion"``) and cut fragments from its positive
+    nodes; ``opts.limit``: only the first N proofs (or examples). Returns
+    (fragments, info)."""
     import torch
     from torch_geometric.loader import DataLoader
 
@@ -634,7 +637,7 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64) -> t
     graphs = []
     skipped = 0
     if on == "proofs":
-        for l in db.theorems()[:limit]:
+        for l in (db.theorems() if labels is None else labels)[:limit]:
             tree = proof_tree(db, l, opts.max_nodes)
             if tree is None or tree.nodes[0].syntax:
                 skipped += 1
@@ -670,7 +673,7 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64) -> t
 
 # ------------------------------------------------------------------ the extractors
 def _gnn(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
-    frags, info = gnn_fragments(db, opts)
+    frags, info = gnn_fragments(db, opts, labels=library.proofs if opts.held_out else None)
     return Proposals("gnn", by_shape(frags), info)
 
 
@@ -696,6 +699,24 @@ METHODS = tuple(EXTRACTORS)
 
 
 # ------------------------------------------------------------------ the command
+def check_gnn_held_out(checkpoint: str, held: set[str]) -> None:
+    """Refuse a GNN checkpoint whose dataset may have shown a held-out proof: its
+    expansion dataset must have been built with (at least) these held-out theorems."""
+    import torch
+
+    from .expansion import held_out_key
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    try:
+        with open(os.path.join(ck["dataset"], "meta.json")) as fh:
+            key = json.load(fh)["key"]
+    except (OSError, KeyError, ValueError):
+        raise ExtractError(f"{checkpoint}: cannot read the dataset it was trained on ({ck.get('dataset')})") from None
+    if key["options"].get("held_out") != held_out_key(held):
+        raise ExtractError(f"{checkpoint}: this GNN was trained on a dataset that did not hold out this split's "
+                           "valid/test proofs; train it with `mmrefactor train DB --split SPLIT.json ...`")
+
+
 def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | None = None, top: int = 20,
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
@@ -726,13 +747,14 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     db = Database.from_file(db_path)
     only = None
     if split is not None:
-        if opts.method == "gnn":
-            raise ExtractError("--split with --method gnn is not supported yet (the GNN would have to be "
-                               "trained on training proofs only); use frequent or stitch")
         from provers.split import load_split
 
-        held = set(load_split(split, db).valid) | set(load_split(split, db).test)
+        s = load_split(split, db)
+        held = set(s.valid) | set(s.test)
+        if opts.method == "gnn":
+            check_gnn_held_out(opts.checkpoint, held)
         only = [l for l in db.theorems() if l not in held]
+        opts = replace(opts, held_out=True)
     library = Library.build(db, labels=only)
     info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
                   "library_skipped": library.skipped}

@@ -272,7 +272,8 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     d = cfg.dataset
     eopts = ExpansionOptions(max_nodes=d.max_nodes, max_inlined_proof=d.max_inlined_proof, cap_train=d.cap_train,
                              cap_eval=d.cap_eval, seed=seed, essential_only=d.essential_only,
-                             limit_proofs=none_if_zero(d.limit_proofs), max_examples=none_if_zero(d.max_examples))
+                             limit_proofs=none_if_zero(d.limit_proofs), max_examples=none_if_zero(d.max_examples),
+                             held_out=gnn_held_out(db, cfg))
     t0 = time.perf_counter()
     dinputs = {"db": dbh, **eopts.key()}
     with stage(man, "dataset", dinputs, user_errors=True):
@@ -368,6 +369,19 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     man.record("report", {}, result["report"], list(result["report"].values()), time.perf_counter() - t0)
     write_json(os.path.join(out, "result.json"), result)
     return result
+
+
+def gnn_held_out(db: Database, cfg: RunConfig) -> tuple[str, ...]:
+    """The theorems the extractor's dataset must not show: the prover split's
+    valid/test ones when the prover studies a gnn-refactored corpus (its GNN
+    may then learn from training proofs only), else none."""
+    p = cfg.prover
+    if not (p.enabled and "gnn" in p.corpora):
+        return ()
+    from provers.split import make_split
+
+    s = make_split(db, p.split_seed)
+    return tuple(sorted(s.valid + s.test))
 
 
 def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man: Manifest, log) -> dict:

@@ -48,13 +48,12 @@ def test_run_end_to_end(tiny, capsys):
     assert freq["verified_by"] == ["mmrefactor", "metamath"]
     assert freq["proof_nodes_after"] < freq["proof_nodes_before"]
     assert os.path.exists(os.path.join(out, "refactored-frequent.mm"))
-    # the prover study: the original corpus and frequent's (gnn cannot extract from training proofs yet)
+    # the prover study: the original corpus, frequent's, and gnn's (its GNN trained on training proofs only)
     pr = res["prover"]
-    assert set(pr["corpora"]) == {"original", "frequent"}
-    assert "not supported" in pr["skipped"]["gnn"]
+    assert set(pr["corpora"]) == {"original", "gnn", "frequent"} and not pr["skipped"]
     rows = {(r["corpus"], r["policy"]): r for r in pr["rows"]}
     assert set(rows) == {("original", "count"), ("original", "uniform"), ("original", "learned"),
-                         ("frequent", "learned")}
+                         ("gnn", "learned"), ("frequent", "learned")}
     assert rows["frequent", "learned"]["seeds"] == [0, 1] and len(rows["frequent", "learned"]["paired"]) == 2
     assert rows["original", "learned"]["paired"] == []  # the reference
     for r in pr["rows"]:
@@ -72,7 +71,9 @@ def test_run_end_to_end(tiny, capsys):
                  "prover-corpus-frequent", "prover-train-original-s1", "prover-eval-original-count",
                  "prover-eval-frequent-learned-s1", "prover-compare", "report"):
         assert st[name]["status"] == "done" and st[name]["seconds"] >= 0, name
-    assert "not supported" in st["prover-corpus-gnn"]["result"]["skipped"]
+    assert st["prover-corpus-gnn"]["result"]["theorems"] > 0
+    held = set(json.load(open(os.path.join(out, "prover", "split.json")))["test"])
+    assert man["stages"]["dataset"]["inputs"]["held_out"]["theorems"] >= len(held) > 0
     # the reports
     md = open(os.path.join(out, "report.md")).read()
     assert "| frequent |" in md and "all-negative" in md and "Prover success" in md

@@ -14,6 +14,7 @@ import pytest
 from metamath import Database
 from provers.split import load_split, make_split, save_split
 from refactor.cli import main
+from refactor.expansion import ExpansionOptions, plan_expansion
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SET_PROP = os.path.join(ROOT, "data", "set-prop.mm")
@@ -89,3 +90,36 @@ def test_rewrite_leaves_held_out_proofs_byte_identical(work, capsys):
     assert main(["rewrite", SET_PROP, "--theorems", theorems, "-o", out2, "--json"]) == 0
     c = Database.from_file(out2)
     assert any(a.text_of(a.statements[l]) != c.text_of(c.statements[l]) for l in (*sp.valid, *sp.test))
+
+
+def test_gnn_learns_from_training_proofs_only(tmp_path, capsys):
+    small = str(tmp_path / "small.mm")
+    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", small]) == 0
+    db = Database.from_file(small)
+    split = str(tmp_path / "split.json")
+    save_split(make_split(db, 0), split)
+    sp = load_split(split)
+    held = set(sp.valid) | set(sp.test)
+    plan = plan_expansion(db, ExpansionOptions(held_out=tuple(sorted(held))))
+    assert plan.chosen and not held & set(plan.chosen) and not held & set(plan.groups)
+    # every held-out theorem would otherwise appear, as an outer proof or inlined
+    full = plan_expansion(db, ExpansionOptions())
+    assert held & (set(full.chosen) | set(full.groups))
+
+    def train(out, *extra):
+        assert main(["train", small, "--out", str(tmp_path / out), "--preset", "tiny", "--epochs", "1",
+                     "--json", *extra]) == 0
+        capsys.readouterr()
+        return str(tmp_path / out / "checkpoint.pt")
+
+    leaky, clean = train("leaky"), train("clean", "--split", split)
+    theorems = str(tmp_path / "T.json")
+    base = ["extract", small, "--method", "gnn", "--top", "5", "--split", split, "--out", theorems]
+    assert main(base + ["--checkpoint", leaky]) == 2
+    assert "did not hold out" in capsys.readouterr().err
+    assert main(base + ["--checkpoint", clean, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["info"]["library_proofs"] == len(db.theorems()) - len(held)
+    assert data["info"]["trees"] <= len(db.theorems()) - len(held)
+    for th in data["theorems"]:
+        assert not held.intersection(th["source_proofs"]), th["label"]
