@@ -5,7 +5,8 @@
 One split (seed 0). Corpora: the database itself, and the database
 refactored with the top K theorems of each extractor (``--methods``),
 extracted from training proofs only and rewriting training proofs only
-(``mmrefactor extract/rewrite --split``). For each corpus and seed the
+(``mmrefactor extract/rewrite --split``; the gnn corpus's GNN is trained
+with ``--split`` too, on the ``--gnn-preset`` extractor preset). For each corpus and seed the
 prover is trained and evaluated on the test theorems with the same budget;
 the ``count`` baseline runs on every corpus and ``uniform`` on the original.
 Everything is resumable: rerun the same command after an interruption. The
@@ -46,7 +47,8 @@ def main() -> int:
     ap.add_argument("db")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--methods", nargs="*", default=["frequent", "stitch"])
+    ap.add_argument("--methods", nargs="*", default=["frequent", "stitch", "gnn"])
+    ap.add_argument("--gnn-preset", default="demo", help="extractor preset of the gnn corpus's GNN")
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--budget", type=int, default=512)
@@ -66,7 +68,13 @@ def main() -> int:
     for m in a.methods:
         t, c = os.path.join(out, f"{m}.json"), os.path.join(out, f"{m}.mm")
         if not os.path.exists(t):
-            mm("extract", db, "--method", m, "--top", str(a.top), "--split", split, "--out", t)
+            extra = []
+            if m == "gnn":  # its GNN learns from the training proofs only (`train --split`)
+                gdir = os.path.join(out, "gnn-model")
+                if not os.path.exists(os.path.join(gdir, "metrics.json")):
+                    mm("train", db, "--out", gdir, "--preset", a.gnn_preset, "--split", split, "--resume")
+                extra = ["--checkpoint", os.path.join(gdir, "checkpoint.pt")]
+            mm("extract", db, "--method", m, "--top", str(a.top), "--split", split, "--out", t, *extra)
         if not os.path.exists(c):
             mm("rewrite", db, "--theorems", t, "--split", split, "-o", c)
         corpora[m] = c
