@@ -15,7 +15,13 @@ into theorems and keeps the ones worth adding:
    positive children starting components of their own. Syntax nodes only
    decide whether a leaf step (an assertion without ``$e``) is a step (some
    syntax child positive) or a cut point; ``strict=True`` also demands that
-   a step's syntax children be all positive (REFACTOR's literal rule).
+   a step's syntax children be all positive (REFACTOR's literal rule). The GNN
+   extractor proposes, by default, the *parts* of its fragments
+   (:func:`by_sub_shape`: every top part of 2 to 6 steps, depth at most 3,
+   of every step), most often cut first; ``fragments="components"`` proposes
+   the fragments themselves. A model trained on essential-step trees
+   classifies each proof's essential view; its positive steps bring their
+   syntax children along.
 2. **Theorems** (:mod:`refactor.generalize`): the most general theorem of
    each distinct shape by unification, the concrete instance when there is
    none; ``$d`` pairs and a normal proof from the theorem's own steps.
@@ -31,8 +37,14 @@ into theorems and keeps the ones worth adding:
    (a shared subproof counts once, as in a compressed proof; a simple
    matcher of our own, labels and arities equal, holes match anything;
    every such occurrence is an instance of a most general theorem); nodes
-   saved = uses x (steps - 1) - own proof size, all in essential nodes (the
-   own proof counts its steps and hypothesis leaves).
+   saved (``nodes_saved``, the default ranking ``proof-nodes``) = over the
+   occurrences, the expanded proof-tree nodes one application saves there
+   (:func:`occurrence_gains`: the absorbed steps with their syntax
+   subproofs, minus the application and its substitutions' syntax), minus
+   the theorem's own normal proof: the measure ``mmrefactor rewrite``
+   reports. ``essential_nodes_saved`` (ranking ``essential``) = uses x
+   (steps - 1) - own proof size, all in essential nodes (the own proof
+   counts its steps and hypothesis leaves).
    The best ``top`` are picked greedily by marginal saving: occurrences
    whose steps a better-ranked theorem already covers no longer count
    (``uses_marginal``; ``uses`` is the theorem's count on its own).
