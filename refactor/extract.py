@@ -407,6 +407,20 @@ def _theorem_for(db: Database, cand: Candidate, grammar: Grammar, library: Libra
     cand.error = why
 
 
+def _holes_at(nodes, v: int, shape: Shape) -> list[int]:
+    """The nodes of an essential DAG at the holes of ``shape`` matched at ``v``, in the
+    shape's pre-order (the order of the theorem's hypotheses)."""
+    holes: list[int] = []
+    todo = [(v, shape)]
+    while todo:
+        i, s = todo.pop()
+        if s is None:
+            holes.append(i)
+        else:
+            todo.extend(reversed(list(zip(nodes[i].children, s[1]))))
+    return holes
+
+
 def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[int, int]]) -> list:
     """The occurrences of a concrete theorem's shape that are instances of it
     (its statement and hypotheses match the occurrence's expressions under one
@@ -426,14 +440,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
         if trees[k] is None:
             continue
         (tree, full), et = trees[k], library.dags[k].nodes
-        holes: list[int] = []  # in the shape's pre-order, the order of the theorem's hypotheses
-        todo = [(v, th.shape)]
-        while todo:
-            i, s = todo.pop()
-            if s is None:
-                holes.append(i)
-            else:
-                todo.extend(reversed(list(zip(et[i].children, s[1]))))
+        holes = _holes_at(et, v, th.shape)
         if len(hole_pats) != len(holes):
             continue
         subst: dict | None = {}
@@ -487,14 +494,7 @@ def occurrence_gains(db: Database, grammar: Grammar, th: Theorem, library: Libra
     for k, v in occ:
         nodes, weight = library.dags[k].nodes, library.weights[k]
         steps = library.matches_at(k, v, th.shape) or []
-        holes: list[int] = []
-        todo = [(v, th.shape)]
-        while todo:
-            i, s = todo.pop()
-            if s is None:
-                holes.append(i)
-            else:
-                todo.extend(reversed(list(zip(nodes[i].children, s[1]))))
+        holes = _holes_at(nodes, v, th.shape)
         subst: dict | None = {}
         if len(holes) == len(hole_pats):
             for pat, node in [(th.statement, v)] + list(zip(hole_pats, holes)):
