@@ -256,7 +256,8 @@ def cmd_extract(args) -> int:
         data = run_extract(args.db, args.out, method=args.method, checkpoint=args.checkpoint, top=args.top,
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
-                           stitch_arity=args.stitch_arity, limit=args.limit, split=args.split)
+                           stitch_arity=args.stitch_arity, limit=args.limit, split=args.split,
+                           threshold=args.threshold, fragments=args.fragments, ranking=args.ranking)
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -299,6 +300,12 @@ def _extract_parser(add) -> None:
                     help="learn only from the proofs of the split's training theorems (prover experiments)")
     sp.add_argument("--stitch-arity", type=int, default=4,
                     help="stitch: max arguments (hypotheses) per abstraction")
+    sp.add_argument("--threshold", type=float, default=0.5,
+                    help="gnn: a node is positive when the model's probability exceeds P (default 0.5)")
+    sp.add_argument("--fragments", choices=["subshapes", "components"], default="subshapes",
+                    help="gnn: propose the parts of the predicted fragments (default) or the fragments themselves")
+    sp.add_argument("--ranking", choices=["proof-nodes", "essential"], default="proof-nodes",
+                    help="pick the top K by proof-tree nodes saved (default) or by essential nodes saved")
     sp.add_argument("--json", action="store_true")
 
 

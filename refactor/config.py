@@ -81,6 +81,9 @@ class ExtractSection:
     max_nodes: int = 1000           # gnn: skip proof trees over N nodes
     stitch_iterations: int = 0      # 0: Stitch's default for K
     stitch_arity: int = 4
+    ranking: str = "proof-nodes"    # pick the top K by proof-tree nodes saved, or "essential" nodes saved
+    gnn_threshold: float = 0.5      # gnn: a node is positive when the model's probability exceeds this
+    gnn_fragments: str = "subshapes"  # gnn: propose the parts of the predicted fragments, or "components"
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,13 @@ def validate(cfg: RunConfig, path: str = "<config>") -> None:
     for b in cfg.prover.baselines:
         if b not in ("count", "uniform"):
             raise ConfigError(f"{path}: prover.baselines: unknown baseline {b!r} (count or uniform)")
+    if cfg.extract.ranking not in ("proof-nodes", "essential"):
+        raise ConfigError(f"{path}: extract.ranking: {cfg.extract.ranking!r} is not proof-nodes or essential")
+    if cfg.extract.gnn_fragments not in ("subshapes", "components"):
+        raise ConfigError(f"{path}: extract.gnn_fragments: {cfg.extract.gnn_fragments!r} is not subshapes or "
+                          f"components")
+    if not 0.0 <= cfg.extract.gnn_threshold < 1.0:
+        raise ConfigError(f"{path}: extract.gnn_threshold: {cfg.extract.gnn_threshold!r} is not in [0, 1)")
     if cfg.prover.part not in ("test", "valid"):
         raise ConfigError(f"{path}: prover.part: {cfg.prover.part!r} is not test or valid")
     if cfg.run.device not in ("auto", "cpu", "cuda"):

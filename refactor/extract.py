@@ -15,7 +15,13 @@ into theorems and keeps the ones worth adding:
    positive children starting components of their own. Syntax nodes only
    decide whether a leaf step (an assertion without ``$e``) is a step (some
    syntax child positive) or a cut point; ``strict=True`` also demands that
-   a step's syntax children be all positive (REFACTOR's literal rule).
+   a step's syntax children be all positive (REFACTOR's literal rule). The GNN
+   extractor proposes, by default, the *parts* of its fragments
+   (:func:`by_sub_shape`: every top part of 2 to 6 steps, depth at most 3,
+   of every step), most often cut first; ``fragments="components"`` proposes
+   the fragments themselves. A model trained on essential-step trees
+   classifies each proof's essential view; its positive steps bring their
+   syntax children along.
 2. **Theorems** (:mod:`refactor.generalize`): the most general theorem of
    each distinct shape by unification, the concrete instance when there is
    none; ``$d`` pairs and a normal proof from the theorem's own steps.
@@ -31,8 +37,14 @@ into theorems and keeps the ones worth adding:
    (a shared subproof counts once, as in a compressed proof; a simple
    matcher of our own, labels and arities equal, holes match anything;
    every such occurrence is an instance of a most general theorem); nodes
-   saved = uses x (steps - 1) - own proof size, all in essential nodes (the
-   own proof counts its steps and hypothesis leaves).
+   saved (``nodes_saved``, the default ranking ``proof-nodes``) = over the
+   occurrences, the expanded proof-tree nodes one application saves there
+   (:func:`occurrence_gains`: the absorbed steps with their syntax
+   subproofs, minus the application and its substitutions' syntax), minus
+   the theorem's own normal proof: the measure ``mmrefactor rewrite``
+   reports. ``essential_nodes_saved`` (ranking ``essential``) = uses x
+   (steps - 1) - own proof size, all in essential nodes (the own proof
+   counts its steps and hypothesis leaves).
    The best ``top`` are picked greedily by marginal saving: occurrences
    whose steps a better-ranked theorem already covers no longer count
    (``uses_marginal``; ``uses`` is the theorem's count on its own).
@@ -125,20 +137,24 @@ def fragments_from_positive(db: Database, tree: ProofTree, positive, theorem: st
 
 
 # ------------------------------------------------------------------ the library's essential DAGs
-def _library_entry(max_nodes: int | None, db: Database, label: str) -> tuple[Proof, list[int]] | None:
+def _library_entry(max_nodes: int | None, db: Database, label: str) -> tuple[Proof, list[int], list[int]] | None:
     """The essential DAG of one proof (:meth:`metamath.proof.Proof.essential` of its
-    canonical DAG) and its nodes' ids in the canonical DAG; None when it is over
-    ``max_nodes``, not a ``|-`` proof, or not verified."""
+    canonical DAG), its nodes' ids in the canonical DAG and their syntax weights
+    (see :class:`Library`); None when it is over ``max_nodes``, not a ``|-``
+    proof, or not verified."""
     try:
         proof = check(db, label, record=True).dag()
     except (ProofError, MMError):
         return None
-    if proof.nodes[proof.root].expr[0] in db.syntax_typecodes:
+    syn = db.syntax_typecodes
+    if proof.nodes[proof.root].expr[0] in syn:
         return None
-    ess, sources = proof.essential(db.syntax_typecodes)
+    ess, sources = proof.essential(syn)
     if max_nodes is not None and len(ess) > max_nodes:
         return None
-    return ess, sources
+    size, nodes = proof.sizes(), proof.nodes
+    weight = [1 + sum(size[c] for c in nodes[s].children if nodes[c].expr[0] in syn) for s in sources]
+    return ess, sources, weight
 
 
 @dataclass
@@ -150,12 +166,16 @@ class Library:
     hypotheses' proofs in order; a subproof used twice is one node, as in a
     compressed proof, so counts over it are not inflated by expansion.
     ``sources[k]``: its nodes' ids in the proof's canonical DAG.
+    ``weights[k]``: for each of its nodes, the expanded proof-tree nodes the
+    step itself stands for: 1 plus its syntax subproofs (what a rewrite
+    removes when the step is absorbed into a new theorem's application).
     ``by_label``: label -> (proof, node), each proof's nodes parents first.
     """
 
     proofs: list[str]
     dags: list[Proof]
     sources: list[list[int]] = field(default_factory=list)
+    weights: list[list[int]] = field(default_factory=list)
     by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: int = 0  # proofs over the size cap (or failing) left out
 
@@ -170,11 +190,12 @@ class Library:
             if res[l] is None:
                 lib.skipped += 1
                 continue
-            dag, sources = res[l]
+            dag, sources, weight = res[l]
             k = len(lib.proofs)
             lib.proofs.append(l)
             lib.dags.append(dag)
             lib.sources.append(sources)
+            lib.weights.append(weight)
             for i in range(len(dag) - 1, -1, -1):
                 lib.by_label.setdefault(dag.nodes[i].label, []).append((k, i))
         return lib
@@ -263,6 +284,58 @@ def by_shape(fragments: Iterable[Fragment]) -> list[tuple[Shape, list[Fragment]]
     return list(groups.items())
 
 
+def top_parts(shape: Shape, max_steps: int, max_depth: int) -> list[tuple[Shape, int]]:
+    """Every (top part of ``shape`` at its root, its steps) with at most
+    ``max_steps`` steps and ``max_depth`` steps on a root-to-leaf path: each
+    step below the root is kept or cut to a hole."""
+    if shape is None or max_steps <= 0 or max_depth <= 0:
+        return []
+    partial: list[tuple[tuple, int]] = [((), 1)]
+    for c in shape[1]:
+        opts = [(None, 0)] + top_parts(c, max_steps - 1, max_depth - 1)
+        partial = [(p + (x,), n + k) for p, n in partial for x, k in opts if n + k <= max_steps]
+    return [((shape[0], kids), n) for kids, n in partial]
+
+
+def by_sub_shape(fragments: Iterable[Fragment], max_steps: int = 6,
+                 max_depth: int = 3) -> list[tuple[Shape, list[Fragment]]]:
+    """The sub-shapes (of 2 or more steps, within the limits of the frequent
+    baseline) of the fragments: every top part of every step of each
+    fragment, most often cut first (ties: more steps first, then by text).
+
+    Why: a predicted fragment rarely has exactly the extent of a theorem worth
+    adding (the classifier marks a whole inlined proof, or too much, or too
+    little), while its parts recur across the library; the ranking then
+    picks, among the parts of what the classifier marked, those that save
+    most. Each part comes with a fragment of its own (same proof, rooted at
+    the part's root) when the fragment carries its tree.
+    """
+    from collections import Counter
+
+    count: Counter = Counter()
+    cut: dict[Shape, list[Fragment]] = defaultdict(list)
+    for f in fragments:
+        seen = set()
+        todo = [(f.shape, f.root)]
+        while todo:
+            u, i = todo.pop()
+            if u is None:
+                continue
+            for x, n in top_parts(u, max_steps, max_depth):
+                if n >= 2 and x not in seen:
+                    seen.add(x)
+                    count[x] += 1
+                    if f.tree is not None or x == f.shape:
+                        cut[x].append(f if x == f.shape else Fragment(x, f.theorem, i, f.tree))
+            if f.tree is None:
+                todo.extend((c, -1) for c in u[1])
+            else:
+                nodes = f.tree.nodes
+                todo.extend(zip(u[1], [c for c in nodes[i].children if not nodes[c].syntax]))
+    order = sorted(count.items(), key=lambda sc: (-sc[1], -shape_steps(sc[0]), shape_str(sc[0])))
+    return [(x, cut.get(x, [])) for x, _ in order]
+
+
 # ------------------------------------------------------------------ candidates -> T.json
 @dataclass
 class Candidate:
@@ -275,6 +348,7 @@ class Candidate:
     key: tuple | None = None
     uses: int = 0
     occurrences: list = field(default_factory=list)
+    gains: list | None = None  # proof-tree nodes saved at each occurrence (occurrence_gains)
     found: int = 0  # order in which the new theorem was found
 
 
@@ -333,6 +407,20 @@ def _theorem_for(db: Database, cand: Candidate, grammar: Grammar, library: Libra
     cand.error = why
 
 
+def _holes_at(nodes, v: int, shape: Shape) -> list[int]:
+    """The nodes of an essential DAG at the holes of ``shape`` matched at ``v``, in the
+    shape's pre-order (the order of the theorem's hypotheses)."""
+    holes: list[int] = []
+    todo = [(v, shape)]
+    while todo:
+        i, s = todo.pop()
+        if s is None:
+            holes.append(i)
+        else:
+            todo.extend(reversed(list(zip(nodes[i].children, s[1]))))
+    return holes
+
+
 def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[int, int]]) -> list:
     """The occurrences of a concrete theorem's shape that are instances of it
     (its statement and hypotheses match the occurrence's expressions under one
@@ -352,14 +440,7 @@ def _concrete_uses(db: Database, th: Theorem, library: Library, occ: list[tuple[
         if trees[k] is None:
             continue
         (tree, full), et = trees[k], library.dags[k].nodes
-        holes: list[int] = []  # in the shape's pre-order, the order of the theorem's hypotheses
-        todo = [(v, th.shape)]
-        while todo:
-            i, s = todo.pop()
-            if s is None:
-                holes.append(i)
-            else:
-                todo.extend(reversed(list(zip(et[i].children, s[1]))))
+        holes = _holes_at(et, v, th.shape)
         if len(hole_pats) != len(holes):
             continue
         subst: dict | None = {}
@@ -377,29 +458,99 @@ def _score(steps: int, holes: int, uses: int) -> int:
     return uses * (steps - 1) - (steps + holes)
 
 
-def select_top(library: Library, pool: list[Candidate], top: int) -> list[tuple[Candidate, list]]:
+def occurrence_gains(db: Database, grammar: Grammar, th: Theorem, library: Library,
+                     occ: list[tuple[int, int]], sizes: dict | None = None) -> list[int]:
+    """Expanded proof-tree nodes (syntax steps included, the measure of
+    ``mmrefactor rewrite``) that one application of ``th`` saves at each
+    occurrence: the steps it absorbs (their :attr:`Library.weights`) minus
+    the application itself (1) and the syntax proofs of its variables'
+    substitutions (their syntax trees' sizes). An occurrence whose
+    expressions the theorem does not match gains 0.
+
+    Why: on a minimised library most of what a new theorem saves is syntax
+    (the intermediate expressions it no longer builds); counting essential
+    steps alone ranks theorems by a different measure than the one they are
+    judged by. ``sizes``: a cache of syntax-tree sizes by expression.
+    """
+    from metamath.grammar import ExprParseError
+
+    sizes = {} if sizes is None else sizes
+    t = terms(db)
+    types = {v: db.var_typecodes[v] for v in th.variables}
+    accept = lambda v, s: t.is_term(types[v], s)  # noqa: E731
+    hole_pats = [th.hypotheses[p] for p in th.proof if p.__class__ is int]  # holes in proof (pre-)order
+
+    def syntax_size(expr: tuple) -> int:
+        n = sizes.get(expr)
+        if n is None:
+            try:
+                n = grammar.parse(expr).size()
+            except ExprParseError:
+                n = len(expr) - 1  # about one syntax step per symbol
+            sizes[expr] = n
+        return n
+
+    out = []
+    for k, v in occ:
+        nodes, weight = library.dags[k].nodes, library.weights[k]
+        steps = library.matches_at(k, v, th.shape) or []
+        holes = _holes_at(nodes, v, th.shape)
+        subst: dict | None = {}
+        if len(holes) == len(hole_pats):
+            for pat, node in [(th.statement, v)] + list(zip(hole_pats, holes)):
+                subst = next(match(pat, nodes[node].expr, set(th.variables), accept, subst), None)
+                if subst is None:
+                    break
+        else:
+            subst = None
+        if subst is None or any(x not in subst for x in th.variables):
+            out.append(0)
+            continue
+        cost = 1 + sum(syntax_size((types[x],) + tuple(subst[x])) for x in th.variables)
+        out.append(sum(weight[i] for i in steps) - cost)
+    return out
+
+
+RANKINGS = ("proof-nodes", "essential")
+
+
+def select_top(library: Library, pool: list[Candidate], top: int,
+               rank: str = "proof-nodes") -> list[tuple[Candidate, list]]:
     """The best ``top`` candidates, greedily by marginal nodes saved: each pick
     counts only its occurrences whose steps no better-ranked theorem already
     took (a node replaced once cannot be replaced again). Returns (candidate,
-    its occurrences left to it) in rank order."""
+    its occurrences left to it) in rank order.
+
+    ``rank="proof-nodes"``: expanded proof-tree nodes saved (the gains of
+    :func:`occurrence_gains` over the occurrences that gain, minus the
+    theorem's own normal proof), the measure the rewritten library is
+    judged by; ``"essential"``: essential nodes saved (:func:`_score`).
+    """
+    if rank not in RANKINGS:
+        raise ExtractError(f"unknown ranking {rank!r} (choose from {', '.join(RANKINGS)})")
     steps_of = {}
     for c in pool:
-        steps_of[id(c)] = [(o, [(o[0], i) for i in library.matches_at(o[0], o[1], c.shape) or ()])
-                           for o in c.occurrences]
+        gains = c.gains if c.gains is not None else [1] * len(c.occurrences)
+        steps_of[id(c)] = [(o, [(o[0], i) for i in library.matches_at(o[0], o[1], c.shape) or ()], g)
+                           for o, g in zip(c.occurrences, gains) if rank == "essential" or g > 0]
     taken: set[tuple[int, int]] = set()
     left = sorted(pool, key=lambda c: " ".join(c.theorem.statement))  # ties: the first statement
     out: list[tuple[Candidate, list]] = []
     while left and len(out) < top:
         best = None
         for c in left:
-            free = [(o, st) for o, st in steps_of[id(c)] if not taken.intersection(st)]
-            key = (_score(c.theorem.steps, shape_holes(c.shape), len(free)), c.uses)
+            free = [(o, st, g) for o, st, g in steps_of[id(c)] if not taken.intersection(st)]
+            if rank == "essential":
+                score = _score(c.theorem.steps, shape_holes(c.shape), len(free))
+            else:
+                score = sum(g for _, _, g in free) - len(c.theorem.proof)
+            key = (score, c.uses)
             if best is None or key > best[0]:
                 best = (key, c, free)
         _, c, free = best
-        for _, st in free:
+        for _, st, _ in free:
             taken.update(st)
-        out.append((c, [o for o, _ in free]))
+        out.append((c, [(o, g) for o, _, g in free]))
         left.remove(c)
     return out
 
@@ -433,7 +584,7 @@ class ExtractResult:
 
 
 def extract(db: Database, proposals: Proposals, top: int = 20, library: Library | None = None, seed: int = 0,
-            max_sources: int = 20, prefix: str | None = None) -> ExtractResult:
+            max_sources: int = 20, prefix: str | None = None, ranking: str = "proof-nodes") -> ExtractResult:
     """An extractor's proposals -> the T.json result (see the module docstring).
 
     Shapes are tried in the order given; theorems are verified
@@ -441,6 +592,7 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
     ``proposals.stop_after_new``, shapes stop being tried (checked every
     batch) once that many new theorems are found, and the first that many
     found are kept (the frequent baseline: the most frequent shapes first).
+    ``ranking``: how the best ``top`` are picked (:func:`select_top`).
     """
     t0 = time.perf_counter()
     res = ExtractResult(db.files[0].path, proposals.method, seed)
@@ -461,6 +613,7 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
     redis: dict[tuple, str] = {}
     n_new = 0
     pending: list[Candidate] = []
+    syntax_sizes: dict = {}
 
     def flush() -> None:
         nonlocal n_new
@@ -490,6 +643,7 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
             if not th.general:
                 occ = _concrete_uses(db, th, library, occ)
             c.occurrences, c.uses = occ, len(occ)
+            c.gains = occurrence_gains(db, grammar, th, library, occ, syntax_sizes)
             old = by_key.get(c.key)
             if old is None:
                 c.found = n_new
@@ -528,7 +682,7 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
     pool = sorted(by_key.values(), key=lambda c: c.found)
     if stop_after_new is not None:
         pool = pool[:stop_after_new]  # the first ones found, in the order the shapes were given
-    for rank, (c, marginal) in enumerate(select_top(library, pool, top), 1):
+    for rank, (c, marginal) in enumerate(select_top(library, pool, top, ranking), 1):
         th = c.theorem
         label = f"{prefix}-{rank}"
         hl = hypothesis_labels(label, len(th.hypotheses))
@@ -553,7 +707,8 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
             "proof": th.rpn(hl),
             "uses": c.uses,
             "uses_marginal": len(marginal),
-            "nodes_saved": _score(th.steps, shape_holes(c.shape), len(marginal)),
+            "nodes_saved": sum(g for _, g in marginal if g > 0) - len(th.proof),
+            "essential_nodes_saved": _score(th.steps, shape_holes(c.shape), len(marginal)),
             "source_proofs": sources[:max_sources],
             "source_count": len(sources),
             "proofs_touched": len(set(occ_proofs)),
@@ -581,6 +736,9 @@ class ExtractOptions:
     stitch_iterations: int | None = None  # stitch: abstractions to learn (default max(2 top, 20))
     stitch_arity: int = 4
     limit: int | None = None           # gnn/stitch: only the first N proofs (or examples)
+    threshold: float = 0.5             # gnn: a node is positive when the model's probability exceeds this
+    fragments: str = "subshapes"       # gnn: propose the fragments (components) or their parts (subshapes)
+    ranking: str = "proof-nodes"       # how the best `top` are picked (select_top)
     held_out: bool = False             # a prover split hides proofs: read only the library's proofs
 
 
@@ -630,26 +788,33 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
     max_tokens = meta.get("key", {}).get("max_tokens", 128)
     sym_ids, lab_ids = vocab.index()
     on, limit = opts.on, opts.limit
+    essential = bool(meta.get("key", {}).get("options", {}).get("essential_only"))
+    if essential and on != "proofs":
+        raise ExtractError("--on expansion needs a checkpoint trained on full trees (this one is essential-only)")
     info = {"checkpoint": os.path.abspath(opts.checkpoint), "on": on, "max_nodes": opts.max_nodes,
-            "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1,
+            "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1, "essential_only": essential,
+            "threshold": opts.threshold,
             "dataset_matches_database": meta.get("key", {}).get("database_sha256") == db.sha256()}
-    items: list[tuple[str, ProofTree]] = []
+    # (label, full tree, the full tree's index of each node the model sees)
+    items: list[tuple[str, ProofTree, list[int] | None]] = []
     graphs = []
     skipped = 0
+    t0 = time.perf_counter()
     if on == "proofs":
         for l in (db.theorems() if labels is None else labels)[:limit]:
             tree = proof_tree(db, l, opts.max_nodes)
             if tree is None or tree.nodes[0].syntax:
                 skipped += 1
                 continue
-            items.append((l, tree))
-            graphs.append(to_graph(Example(tree, "", [0] * len(tree)), sym_ids, lab_ids, max_tokens))
+            seen, old = tree.essential_view() if essential else (tree, None)
+            items.append((l, tree, old))
+            graphs.append(to_graph(Example(seen, "", [0] * len(seen)), sym_ids, lab_ids, max_tokens))
     elif on == "expansion":
         for s in ("train", "valid", "test"):
             for g in splits[s]:
                 if limit is not None and len(items) >= limit:
                     break
-                items.append((g.theorem, _tree_of_graph(db, g, vocab)))
+                items.append((g.theorem, _tree_of_graph(db, g, vocab), None))
                 graphs.append(g)
     else:
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
@@ -658,23 +823,36 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
     with torch.no_grad():
         for b in DataLoader(graphs, batch_size=batch_size):
             b = b.to(dev)
-            out = (model(b) > 0).cpu().tolist()
+            out = (torch.sigmoid(model(b)) > opts.threshold).cpu().tolist()
             ptr = b.ptr.tolist()
             for j in range(len(ptr) - 1):
                 preds.append(out[ptr[j]:ptr[j + 1]])
     frags: list[Fragment] = []
     positive_nodes = 0
-    for (label, tree), p in zip(items, preds):
+    for (label, tree, old), p in zip(items, preds):
         positive_nodes += sum(p)
-        frags.extend(fragments_from_positive(db, tree, [i for i, x in enumerate(p) if x], label, opts.strict))
-    info.update(positive_nodes=positive_nodes, nodes=sum(len(t) for _, t in items))
+        pos = [i if old is None else old[i] for i, x in enumerate(p) if x]
+        if old is not None:  # the model saw no syntax: a positive step's syntax children are its own
+            nodes = tree.nodes
+            pos += [c for i in pos for c in nodes[i].children if nodes[c].syntax]
+        frags.extend(fragments_from_positive(db, tree, pos, label, opts.strict))
+    secs = time.perf_counter() - t0
+    info.update(positive_nodes=positive_nodes, nodes=sum(len(g.label) for g in graphs),
+                inference_seconds=round(secs, 2), proofs_per_second=round(len(items) / secs, 1) if secs else None)
     return frags, info
 
 
 # ------------------------------------------------------------------ the extractors
 def _gnn(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
     frags, info = gnn_fragments(db, opts, labels=library.proofs if opts.held_out else None)
-    return Proposals("gnn", by_shape(frags), info)
+    if opts.fragments == "components":
+        shapes = by_shape(frags)
+    elif opts.fragments == "subshapes":
+        shapes = by_sub_shape(frags)
+    else:
+        raise ExtractError(f"--fragments must be components or subshapes, not {opts.fragments!r}")
+    info.update(fragments_mode=opts.fragments, shapes_proposed=len(shapes))
+    return Proposals("gnn", shapes, info)
 
 
 def _frequent(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
@@ -720,7 +898,8 @@ def check_gnn_held_out(checkpoint: str, held: set[str]) -> None:
 def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | None = None, top: int = 20,
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
-                limit: int | None = None, split: str | None = None) -> dict:
+                limit: int | None = None, split: str | None = None, threshold: float = 0.5,
+                fragments: str = "subshapes", ranking: str = "proof-nodes") -> dict:
     """``mmrefactor extract``: read the database, run the chosen extractor
     (options: :class:`ExtractOptions`), rank and verify, write T.json atomically.
 
@@ -731,13 +910,17 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     from metamath.write import check_output_path, write_atomic
 
     opts = ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed, stitch_iterations,
-                          stitch_arity, limit)
+                          stitch_arity, limit, threshold, fragments, ranking)
 
     check_output_path(out, [db_path])  # fail before the work, not after it
     if opts.method not in EXTRACTORS:
         raise ExtractError(f"unknown method {opts.method!r} (choose from {', '.join(METHODS)})")
     if opts.top < 1:
         raise ExtractError("--top must be at least 1")
+    if opts.ranking not in RANKINGS:
+        raise ExtractError(f"unknown ranking {opts.ranking!r} (choose from {', '.join(RANKINGS)})")
+    if not 0.0 <= opts.threshold < 1.0:
+        raise ExtractError("--threshold must be in [0, 1)")
     if opts.method == "gnn":
         if not opts.checkpoint:
             raise ExtractError("--method gnn needs --checkpoint (a checkpoint.pt from `mmrefactor train`)")
@@ -760,8 +943,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                   "library_skipped": library.skipped}
     proposals = EXTRACTORS[opts.method](db, library, opts)
     info.update(proposals.info)
-    res = extract(db, proposals, top=opts.top, library=library, seed=opts.seed)
-    res.info.update(info)
+    res = extract(db, proposals, top=opts.top, library=library, seed=opts.seed, ranking=opts.ranking)
+    res.info.update(info, ranking=opts.ranking)
     res.seconds = time.perf_counter() - t0
     data = res.as_json()
     write_atomic(out, json.dumps(data, indent=1) + "\n", [f.path for f in db.files])

@@ -313,8 +313,11 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     rows = []
     for method in e.methods:
         tj = os.path.join(out, f"theorems-{method}.json")
+        how = {"ranking": e.ranking}
+        if method == "gnn":
+            how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments)
         inputs = {"db": dbh, "method": method, "top": e.top, "seed": seed,
-                  "checkpoint": inputs_ck(ck) if method == "gnn" else None, "limit": extract_kw["limit"]}
+                  "checkpoint": inputs_ck(ck) if method == "gnn" else None, "limit": extract_kw["limit"], **how}
         if (e.max_nodes, e.stitch_iterations, e.stitch_arity) != (1000, 0, 4):
             inputs["options"] = extract_kw
         ex = man.done(f"extract-{method}", inputs)
@@ -322,7 +325,7 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
             t0 = time.perf_counter()
             try:
                 full = run_extract(db_path, tj, method=method, checkpoint=ck if method == "gnn" else None,
-                                   top=e.top, seed=seed, device=device, **extract_kw)
+                                   top=e.top, seed=seed, device=device, **extract_kw, **how)
             except (ExtractError, StitchError) as exc:  # e.g. Stitch not installed: the other rows go on
                 log(f"extract {method}: FAILED: {exc}")
                 rows.append({"method": method, "error": str(exc)})
@@ -418,8 +421,11 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
     for m in p.corpora:
         tj, cm = os.path.join(pdir, f"theorems-{m}.json"), os.path.join(pdir, f"corpus-{m}.mm")
         name = f"prover-corpus-{m}"
+        how = {"ranking": cfg.extract.ranking}
+        if m == "gnn":
+            how.update(threshold=cfg.extract.gnn_threshold, fragments=cfg.extract.gnn_fragments)
         inputs = {"db": dbh, "split": sp["key"], "method": m, "top": p.top, "seed": cfg.run.seed,
-                  "metamath": cfg.rewrite.use_metamath,
+                  "metamath": cfg.rewrite.use_metamath, **how,
                   "checkpoint": inputs_ck(os.path.join(out, "model", "checkpoint.pt")) if m == "gnn" else None}
         rec = man.done(name, inputs)
         if rec is None:
@@ -428,7 +434,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
                 try:
                     ex = run_extract(db_path, tj, method=m, top=p.top, seed=cfg.run.seed, split=split_path,
                                      checkpoint=os.path.join(out, "model", "checkpoint.pt") if m == "gnn" else None,
-                                     limit=none_if_zero(cfg.extract.limit))
+                                     limit=none_if_zero(cfg.extract.limit), **how)
                     if not ex["theorems"]:
                         raise ExtractError("no new theorems from the training proofs")
                     rw = rewrite_file(db_path, tj, cm, use_metamath=cfg.rewrite.use_metamath, split=split_path)

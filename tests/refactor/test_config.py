@@ -66,3 +66,19 @@ def test_run_defaults_and_the_first_run_options():
     assert not cfg.prover.enabled and not cfg.rewrite.use_metamath and resolve_database(cfg, args.db) == "x.mm"
     demo = build_parser().parse_args(["demo"])
     assert demo.db.endswith("set-prop.mm") and demo.func.__name__ == "cmd_demo"
+
+
+def test_extraction_options_are_checked(tmp_path):
+    """The extraction's ranking and the GNN's fragment options: the demo's defaults, and values that
+    cannot run are errors naming the key."""
+    demo = PRESETS["demo"].extract
+    assert (demo.ranking, demo.gnn_fragments, demo.gnn_threshold) == ("proof-nodes", "subshapes", 0.5)
+    path = tmp_path / "c.toml"
+    for body, key in (('ranking = "uses"', "extract.ranking"), ('gnn_fragments = "all"', "extract.gnn_fragments"),
+                      ("gnn_threshold = 1.5", "extract.gnn_threshold")):
+        path.write_text(f"[extract]\n{body}\n")
+        with pytest.raises(ConfigError, match=key):
+            load_config("demo", str(path))
+    path.write_text('[extract]\nranking = "essential"\ngnn_threshold = 0.3\n')
+    cfg = load_config("demo", str(path))
+    assert (cfg.extract.ranking, cfg.extract.gnn_threshold) == ("essential", 0.3)

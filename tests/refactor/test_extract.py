@@ -13,7 +13,9 @@ from metamath.unify import match
 from metamath.verify import check
 from refactor.cli import main
 from refactor.expansion import proof_tree
-from refactor.extract import Library, Proposals, by_shape, extract, fragments_from_positive
+from refactor.extract import (Library, Proposals, by_shape, by_sub_shape, extract, fragments_from_positive,
+                              top_parts)
+from refactor.rewrite import rewrite_database
 from refactor.theorems import entry_block, insert_theorems, theorem_block, verify_entries, verify_theorems
 from refactor.generalize import GeneralizeError, canonical, concrete, generalize
 
@@ -82,7 +84,7 @@ def test_fragment_shared_by_two_proofs_is_one_verified_theorem(db, library, tmp_
     assert t["statement"] == "|- ( ( ( ( ( ph /\\ ps ) /\\ ch ) /\\ th ) /\\ ta ) -> et )"
     assert [h["statement"] for h in t["hypotheses"]] == ["|- ( ph -> ( ps -> ( ch -> ( th -> ( ta -> et ) ) ) ) )"]
     assert t["source_proofs"] == ["ad5ant13", "ad5ant14"]
-    assert t["uses"] >= 15 and t["nodes_saved"] == t["uses"] * 1 - 3
+    assert t["uses"] >= 15 and t["essential_nodes_saved"] == t["uses"] * 1 - 3
     assert t["dv"] == [] and t["dummies"] == []
     # both verifiers accept it inserted into the database
     th = generalize(db, IMP41_IMP)
@@ -290,6 +292,34 @@ def test_gnn_path_end_to_end(tmp_path, capsys):
             assert t["source_proofs"] and all(p in db.statements for p in t["source_proofs"])
 
 
+def test_gnn_on_essential_trees_and_the_fragment_options(tmp_path, capsys):
+    """A checkpoint trained on essential-step trees classifies the essential
+    view of each proof; its fragments still become verified theorems. The
+    threshold decides how many nodes are positive; the fragments themselves
+    (components) are fewer candidates than their parts (subshapes)."""
+    run = tmp_path / "run"
+    assert main(["train", SET_PROP, "--out", str(run), "--preset", "tiny", "--epochs", "1", "--limit-proofs", "80",
+                 "--max-examples", "80", "--essential-only", "--json"]) == 0
+    capsys.readouterr()
+    db = Database.from_file(SET_PROP)
+    got = {}
+    for frag, thr in (("components", 0.5), ("subshapes", 0.5), ("subshapes", 0.2)):
+        out = tmp_path / f"T-{frag}-{thr}.json"
+        assert main(["extract", SET_PROP, "--checkpoint", str(run / "checkpoint.pt"), "--limit", "150",
+                     "--fragments", frag, "--threshold", str(thr), "--top", "4", "--out", str(out), "--json"]) == 0
+        capsys.readouterr()
+        data = got[frag, thr] = json.loads(out.read_text())
+        assert data["info"]["essential_only"] is True and data["info"]["threshold"] == thr
+        assert data["info"]["nodes"] < 150 * 20  # essential views: far fewer nodes than full trees
+        assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+    assert got["components", 0.5]["info"]["positive_nodes"] == got["subshapes", 0.5]["info"]["positive_nodes"]
+    assert got["subshapes", 0.2]["info"]["positive_nodes"] >= got["subshapes", 0.5]["info"]["positive_nodes"]
+    assert got["subshapes", 0.5]["candidates"] >= got["components", 0.5]["candidates"]
+    assert main(["extract", SET_PROP, "--checkpoint", str(run / "checkpoint.pt"), "--on", "expansion",
+                 "--out", str(tmp_path / "x.json")]) == 2
+    assert "essential-only" in capsys.readouterr().err
+
+
 def _subtree(tree, i):
     todo = [i]
     while todo:
@@ -319,3 +349,57 @@ def test_concrete_instance_when_no_general_theorem(tmp_path):
         "|- ( ph -> ps )", "|- ( ps -> ch )", "|- ( ch -> th )", "|- ( th -> ph )"]
     ok, out = _metamath_accepts(insert_theorems(db, [entry_block(t)]), tmp_path, "concrete.mm")
     assert ok, out[-2000:]
+
+
+def test_estimated_proof_node_saving_is_what_the_rewrite_saves(db, library, tmp_path):
+    """The ranking's estimate (steps' syntax weights minus the application and
+    its substitutions' syntax, minus the own proof) is the rewrite's measure:
+    for imp41(imp(?)), alone, the two agree exactly; the essential-node
+    estimate is a different, much smaller number."""
+    res = extract(db, Proposals("gnn", [(IMP41_IMP, [])]), top=1, library=library)
+    (t,) = res.theorems
+    assert t["nodes_saved"] > 5 * t["essential_nodes_saved"] > 0
+    rw = rewrite_database(db, res.as_json(), str(tmp_path / "r.mm"), use_metamath=False, jobs=1).as_dict()
+    assert rw["total_usage"] == t["uses"]
+    assert rw["proof_nodes_before"] - rw["proof_nodes_after"] == t["nodes_saved"]
+    # ranked by essential nodes the same theorem keeps the old figure
+    old = extract(db, Proposals("gnn", [(IMP41_IMP, [])]), top=1, library=library, ranking="essential")
+    assert old.theorems[0]["essential_nodes_saved"] == t["essential_nodes_saved"]
+
+
+def test_proof_node_ranking_prefers_what_saves_more_syntax(db, library):
+    """Two candidates: the ranking by proof-tree nodes and the one by essential
+    nodes disagree, and each puts first the one its own measure favours."""
+    shapes = [(IMP41_IMP, []), (("a1ddd", (("a1ddd", (("3exp", (None,)),)),)), [])]
+    by_nodes = extract(db, Proposals("gnn", shapes), top=2, library=library)
+    by_ess = extract(db, Proposals("gnn", shapes), top=2, library=library, ranking="essential")
+    first = lambda r, k: r.theorems[0][k]  # noqa: E731
+    assert first(by_nodes, "nodes_saved") == max(t["nodes_saved"] for t in by_nodes.theorems)
+    assert first(by_ess, "essential_nodes_saved") == max(t["essential_nodes_saved"] for t in by_ess.theorems)
+    assert [t["shape"] for t in by_nodes.theorems] != [t["shape"] for t in by_ess.theorems]
+
+
+def test_sub_shapes_of_fragments():
+    """Every top part of every step (2 steps or more, within the limits), most often cut first."""
+    s = ("a", (("b", (None, ("c", ()))), None))
+    assert sorted(str(x) for x, _ in top_parts(s, 6, 3)) == sorted(str(x) for x in [
+        ("a", (None, None)), ("a", (("b", (None, None)), None)), ("a", (("b", (None, ("c", ()))), None))])
+    assert [n for _, n in top_parts(s, 2, 3)] == [1, 2]
+    from refactor.extract import Fragment
+
+    frags = [Fragment(s, "p1", 0), Fragment(("b", (None, ("c", ()))), "p2", 0)]  # no trees: no roots for parts
+    got = by_sub_shape(frags)
+    assert got[0] == (("b", (None, ("c", ()))), [frags[1]])  # in both fragments; whole in the second
+    assert {x for x, _ in got} == {("b", (None, ("c", ()))), ("a", (("b", (None, None)), None)),
+                                   ("a", (("b", (None, ("c", ()))), None))}
+    assert all(fs == [] for x, fs in got[1:] if x != s) and dict(got)[s] == [frags[0]]
+
+
+def test_parts_of_a_real_fragment_keep_their_proof_and_root(db):
+    tree = proof_tree(db, "ad5ant13", 1000)
+    root = _find(tree, db, "imp41", "imp")
+    (frag,) = fragments_from_positive(db, tree, _positive_nodes(db, tree, root, IMP41_IMP), "ad5ant13")
+    (shape, (part,)), = by_sub_shape([frag])
+    assert shape == IMP41_IMP and part is frag
+    deeper = ("imp41", (("imp", (("pm2.43i", (None,)),)),))
+    assert deeper not in dict(by_sub_shape([frag]))  # a part never reaches beyond the fragment
