@@ -26,7 +26,7 @@ from provers.attribution.attribute import load_context, load_queries, query_logp
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
-from provers.attribution.validate import RetrainConfig, retrain, spearman
+from provers.attribution.validate import RetrainConfig, retrain, share_retrains, spearman
 from provers.train import Encoder, batch_loss
 from refactor.cli import main
 
@@ -308,3 +308,15 @@ def test_spearman():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN: constant side
+
+
+def test_specs_that_retrain_alike_share_one_job():
+    specs = [{"id": "lds-0-s0", "drop": ["b"], "seed": 0}, {"id": "lds-1-s0", "drop": ["a"], "seed": 0},
+             {"id": "lds-0-s1", "drop": ["b"], "seed": 1}, {"id": "full-s0", "drop": [], "seed": 0, "prove": True},
+             {"id": "top-x-s0", "drop": ["b"], "seed": 0, "prove": True},
+             {"id": "top-y-s0", "drop": ["b"], "seed": 0, "prove": True}]
+    run, taken = share_retrains(specs)
+    assert [sp["id"] for sp in run] == ["top-x-s0", "lds-1-s0", "lds-0-s1", "full-s0"]  # the searching one runs
+    assert run[0] == specs[4]  # specs run unchanged: their job files match them on resume
+    assert taken == {"lds-0-s0": "top-x-s0", "lds-1-s0": "lds-1-s0", "lds-0-s1": "lds-0-s1", "full-s0": "full-s0",
+                     "top-x-s0": "top-x-s0", "top-y-s0": "top-x-s0"}
