@@ -124,6 +124,9 @@ def figures(att: dict | None, val: dict | None) -> dict:
         err = [[rows[i]["lds_mean"] - rows[i]["lds_low"] for i in xs], [rows[i]["lds_high"] - rows[i]["lds_mean"]
                                                                           for i in xs]]
         axs[0].errorbar(xs, mean, yerr=err, marker="o", ls="none", capsize=4)
+        for i, r in enumerate(rows):
+            if r["lds_mean"] is None:  # no query whose prediction and measurement both vary
+                axs[0].text(i, 0, "n/a", ha="center", va="bottom", fontsize=8)
         axs[0].axhline(0, color="grey", lw=0.8)
         axs[0].set_xticks(range(len(ms)), ms, fontsize=8)
         axs[0].set(xlim=(-0.5, len(ms) - 0.5), ylabel="group LDS (Spearman)",
@@ -131,10 +134,14 @@ def figures(att: dict | None, val: dict | None) -> dict:
         cf = [r.get("counterfactual") for r in rows]
         if any(cf):
             k = val["top_k"]
-            axs[1].bar([i - 0.2 for i in range(len(ms))], [c["topk_drop"] if c else 0 for c in cf], 0.4,
-                       label=f"without top {k}")
-            axs[1].bar([i + 0.2 for i in range(len(ms))], [c["random_drop"] if c else 0 for c in cf], 0.4,
-                       label=f"without {k} random")
+            drops = []
+            for dx, key, lab in ((-0.2, "topk_drop", f"without top {k}"), (0.2, "random_drop", f"without {k} random")):
+                vals = [c[key] if c else 0 for c in cf]
+                drops += vals
+                bars = axs[1].bar([i + dx for i in range(len(ms))], vals, 0.4, label=lab)
+                axs[1].bar_label(bars, fmt="%.2g", fontsize=7)  # a drop of 0 is a value too
+            axs[1].axhline(0, color="grey", lw=0.8)
+            axs[1].set_ylim(min(0, min(drops)) - 0.5, max(1, max(drops)) + 0.5)
             axs[1].set_xticks(range(len(ms)), ms, fontsize=8)
             axs[1].set(ylabel="queries no longer proved", title="Counterfactual (mean over seeds)")
             axs[1].legend(fontsize=7)
