@@ -176,8 +176,13 @@ PRESETS: dict[str, RunConfig] = {
     "demo": _make(
         extractor={"preset": "demo"},
         prover={"corpora": ["frequent"], "top": 20, "seeds": [0], "epochs": 4, "baselines": ["count"],
-                "budget_expansions": 64, "budget_seconds": 10.0}),
-    # REFACTOR's own extractor settings and Holophrasm-sized prover budgets (a GPU and days)
+                "budget_expansions": 64, "budget_seconds": 10.0},
+        # attribution of the frequent prover's proofs at a scale of a few minutes (the whole of set-prop:
+        # ~3,300 training steps; a retraining job is about a CPU minute): 4 subsets x 1 seed
+        attribution={"methods": ["grad-dot", "random"], "subsets": 4, "seeds": 1, "top_k": 3, "epochs": 1,
+                     "budget_expansions": 16, "jobs": 2}),
+    # REFACTOR's own extractor settings and Holophrasm-sized prover budgets (a GPU and days); attribution at
+    # the scale (every method, M = 100 subsets x R = 3 seeds: the section's defaults)
     "paper": _make(
         extractor={"preset": "refactor"},
         extract={"top": 20},
