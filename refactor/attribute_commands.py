@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .attribution_report import (attribution_summary, query_table, text_table, theorem_table, validation_summary,
+                                 validation_table)
 from .cli import emit
 
 METHOD_NAMES = ("grad-dot", "grad-proj", "ekfac", "random")
@@ -29,32 +31,18 @@ def cmd_attribute(args) -> int:
                   k=None if args.projection == 0 else args.projection)
 
     def text(d):
-        ms = d["methods"]
-        head = f"{'theorem':<16} {'steps':>5} {'direct uses':>11} " + " ".join(f"{m:>12}" for m in ms)
-        lines = [f"{len(d['queries'])} queries (proved theorems), {len(d['theorems'])} extracted theorems, "
-                 f"{d['training_steps']} training steps; influence: sum over queries, positive = helped", head]
-        for row in sorted(d["theorems"], key=lambda r: -r["influence"][ms[0]]):
-            lines.append(f"{row['theorem']:<16} {row['members']:>5} {len(row['direct_uses']):>11} "
-                         + " ".join(f"{row['influence'][m]:>12.4g}" for m in ms))
-        lines.append("")
-        for q in d["per_query"]:
-            tops = "; ".join(f"{m}: " + ", ".join(t for t, _ in q["top"][m]) for m in ms)
-            uses = f" applies {', '.join(q['applies'])};" if q["applies"] else ""
-            lines.append(f"{q['label']} (log-prob {q['log_prob']:.3f}, {q['steps']} steps):{uses} top {tops}")
-        return "\n".join(lines)
+        return "\n".join([attribution_summary(d), "", text_table(theorem_table(d)), "",
+                          text_table(query_table(d, top=args.top))])
 
     emit(args, r, text)
     return 0
 
 
 def cmd_validate(args) -> int:
-    from provers.attribution.validate import RetrainConfig, validate
+    from provers.attribution.validate import RETRAIN_OPTIONS, RetrainConfig, validate
 
     _need(args, "checkpoint", "eval", "out")
-    cfg = RetrainConfig()
-    for k in ("epochs", "dim", "rounds", "budget_expansions"):
-        if getattr(args, k) is not None:
-            setattr(cfg, k, getattr(args, k))
+    cfg = RetrainConfig.with_overrides(**{k: getattr(args, k) for k in RETRAIN_OPTIONS})
     r = validate(args.checkpoint, args.eval, args.method, args.out, subsets=args.subsets, seeds=args.seeds,
                  top_k=args.top_k, seed=args.seed, cfg=cfg, jobs=args.jobs,
                  counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty())
@@ -63,15 +51,8 @@ def cmd_validate(args) -> int:
                           for m, row in r["methods"].items()}, indent=2))
         return 0
 
-    def f(x):
-        return "n/a" if x is None else f"{x:.3f}"
-
-    print(f"{len(r['queries'])} queries, {len(r['theorems'])} theorems, {r['subsets']} subsets x {r['seeds']} seeds")
-    for m, row in r["methods"].items():
-        cf = row.get("counterfactual")
-        cft = (f"; queries no longer proved without its top {r['top_k']}: {cf['topk_drop']:.2f}, "
-               f"without {r['top_k']} random: {cf['random_drop']:.2f}") if cf else ""
-        print(f"{m:<10} LDS {f(row['lds_mean'])} [{f(row['lds_low'])}, {f(row['lds_high'])}]{cft}")
+    print(validation_summary(r))
+    print(text_table(validation_table(r)))
     return 0
 
 

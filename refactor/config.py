@@ -12,6 +12,10 @@ option of it, section by section::
     [prover]
     seeds = [0, 1]
 
+    [attribution]
+    methods = ["grad-dot", "random"]
+    subsets = 8
+
 An unknown section or key, or a value of the wrong type, is a
 :class:`ConfigError` naming the file and the key (``mmrefactor`` exits 2).
 TOML has no null: integer limits use 0 for "no limit" and ``device`` uses
@@ -106,9 +110,33 @@ class ProverSection:
     batch_size: int = 32
     budget_expansions: int = 512
     budget_seconds: float = 60.0
+    retry_seconds: float = 0.0      # >0: rerun theorems the wall clock cut (a loaded machine) with this cap
     part: str = "test"
     limit: int = 0                  # only the first N theorems of the part (0: all)
     jobs: int = 2
+
+
+@dataclass(frozen=True)
+class AttributionSection:
+    """Which extracted theorems helped the prover (``mmrefactor attribute``) and whether attribution
+    predicts retraining (``mmrefactor attribute validate``), on one refactored prover corpus's first-seed
+    model and its evaluation; needs the prover stages. 0 = ``RetrainConfig``'s value (the tiny prover)."""
+
+    enabled: bool = True
+    corpus: str = ""                # the refactored prover corpus ("": the first of prover.corpora built)
+    methods: list = field(default_factory=lambda: ["grad-dot", "grad-proj", "ekfac", "random"])
+    seed: int = 0                   # projections, random scores, the LDS subsets, the counterfactual's draw
+    top: int = 5                    # top theorems kept per query
+    projection: int = 32            # grad-proj: random projection rows per side (0: no projection)
+    validate: bool = True           # the attribute-validate stage
+    subsets: int = 100              # M: random half subsets of the theorem groups (group LDS)
+    seeds: int = 3                  # R: retraining seeds per subset
+    top_k: int = 3                  # theorems removed in the counterfactual (0: no counterfactual)
+    epochs: int = 0                 # each retrain's epochs
+    dim: int = 0
+    rounds: int = 0
+    budget_expansions: int = 0      # the counterfactual's search budget
+    jobs: int = 2                   # local processes for the retraining jobs
 
 
 @dataclass(frozen=True)
@@ -120,13 +148,15 @@ class RunConfig:
     extract: ExtractSection = ExtractSection()
     rewrite: RewriteSection = RewriteSection()
     prover: ProverSection = ProverSection()
+    attribution: AttributionSection = AttributionSection()
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 _SECTION_CLASSES = {"run": RunSection, "slice": SliceSection, "dataset": DatasetSection, "extractor": ExtractorSection,
-                    "extract": ExtractSection, "rewrite": RewriteSection, "prover": ProverSection}
+                    "extract": ExtractSection, "rewrite": RewriteSection, "prover": ProverSection,
+                    "attribution": AttributionSection}
 
 
 def _make(**sections) -> RunConfig:
@@ -141,15 +171,22 @@ PRESETS: dict[str, RunConfig] = {
         extractor={"preset": "tiny", "epochs": 1},
         extract={"methods": ["gnn", "frequent"], "top": 3},
         prover={"corpora": ["gnn", "frequent"], "top": 3, "seeds": [0, 1], "epochs": 1, "dim": 16, "rounds": 1,
-                "budget_expansions": 32, "budget_seconds": 2.0, "limit": 6, "jobs": 2}),
+                "budget_expansions": 32, "budget_seconds": 2.0, "retry_seconds": 30.0, "limit": 6, "jobs": 2},
+        attribution={"corpus": "frequent", "methods": ["grad-dot", "random"], "subsets": 3, "seeds": 1,
+                     "top_k": 1, "epochs": 1, "budget_expansions": 8, "jobs": 2}),
     # `make demo`: the embedded propositional database, every extraction method; the prover at a reduced
     # scale that keeps the whole run near 20 minutes here (one seed, the frequent corpus, 64 expansions);
     # the full prover comparison is `make prover-study`
     "demo": _make(
         extractor={"preset": "demo"},
         prover={"corpora": ["frequent"], "top": 20, "seeds": [0], "epochs": 4, "baselines": ["count"],
-                "budget_expansions": 64, "budget_seconds": 10.0}),
-    # REFACTOR's own extractor settings and Holophrasm-sized prover budgets (a GPU and days)
+                "budget_expansions": 64, "budget_seconds": 10.0, "retry_seconds": 60.0},
+        # attribution of the frequent prover's proofs at a scale of a few minutes (the whole of set-prop:
+        # ~3,300 training steps; a retraining job is about a CPU minute): 4 subsets x 1 seed
+        attribution={"methods": ["grad-dot", "random"], "subsets": 4, "seeds": 1, "top_k": 3, "epochs": 1,
+                     "budget_expansions": 16, "jobs": 2}),
+    # REFACTOR's own extractor settings and Holophrasm-sized prover budgets (a GPU and days); attribution at
+    # the issue's scale (every method, M = 100 subsets x R = 3 seeds: the section's defaults)
     "paper": _make(
         extractor={"preset": "refactor"},
         extract={"top": 20},
@@ -241,6 +278,27 @@ def validate(cfg: RunConfig, path: str = "<config>") -> None:
         raise ConfigError(f"{path}: run.device: {cfg.run.device!r} is not auto, cpu or cuda")
     if cfg.prover.enabled and not cfg.prover.seeds:
         raise ConfigError(f"{path}: prover.seeds: give at least one seed")
+    _validate_attribution(cfg, path)
+
+
+def _validate_attribution(cfg: RunConfig, path: str) -> None:
+    from provers.attribution.methods import METHODS
+
+    a = cfg.attribution
+    for m in a.methods:
+        if m not in METHODS:
+            raise ConfigError(f"{path}: attribution.methods: unknown method {m!r} (choose from {', '.join(METHODS)})")
+    if a.enabled and not a.methods:
+        raise ConfigError(f"{path}: attribution.methods: give at least one method")
+    if a.corpus and a.corpus not in cfg.prover.corpora:
+        raise ConfigError(f"{path}: attribution.corpus: {a.corpus!r} is not one of prover.corpora "
+                          f"({', '.join(cfg.prover.corpora) or 'none'})")
+    for key, least in (("top", 1), ("subsets", 2), ("seeds", 1), ("jobs", 1)):  # a rank correlation needs 2
+        if getattr(a, key) < least:
+            raise ConfigError(f"{path}: attribution.{key}: must be at least {least}")
+    for key in ("projection", "top_k", "epochs", "dim", "rounds", "budget_expansions"):
+        if getattr(a, key) < 0:
+            raise ConfigError(f"{path}: attribution.{key}: must not be negative")
 
 
 def load_config(preset: str = "demo", path: str | None = None) -> RunConfig:

@@ -4,7 +4,9 @@
 K) -> rewrite with each -> both verifiers -> prover split -> refactored
 corpora from training proofs only -> for each corpus and seed: train the
 prover, evaluate it (and the count/uniform baselines on the original) ->
-paired comparison -> ``report.md`` and ``report.html``.
+paired comparison -> attribution of the first refactored corpus's prover and
+its validation by retraining (:mod:`refactor.attribution_stages`) ->
+``report.md`` and ``report.html``.
 
 What runs is one :class:`refactor.config.RunConfig` (a preset, a TOML file,
 command-line overrides). Every stage writes its output under ``OUT/`` and
@@ -361,6 +363,10 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
               "train": res, "methods": rows}
     if cfg.prover.enabled:
         result["prover"] = run_prover_stages(db_path, db, out, cfg, man, log)
+        if cfg.attribution.enabled:
+            from .attribution_stages import run_attribution_stages
+
+            result["attribution"] = run_attribution_stages(out, cfg, man, result["prover"], log)
     result["seconds"] = round(time.perf_counter() - t_all, 1)
     result["stage_seconds"] = {k: v.get("seconds") for k, v in man.stages.items() if "seconds" in v}
     from .report import write_report
@@ -456,14 +462,16 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
                           "verified_by": rw["verified_by"]}
 
     ecfg = dict(max_expansions=p.budget_expansions, max_seconds=p.budget_seconds, part=p.part, jobs=p.jobs,
-                limit=none_if_zero(p.limit), device="cuda" if cfg.run.device == "cuda" else "cpu")
+                limit=none_if_zero(p.limit), device="cuda" if cfg.run.device == "cuda" else "cpu",
+                retry_seconds=p.retry_seconds)
     evals: list[dict] = []  # {corpus, policy, seed, dir, summary}
 
     def run_eval(corpus: str, policy: str, seed: int | None, ck: str) -> None:
         name = f"prover-eval-{corpus}-{policy}" + ("" if seed is None else f"-s{seed}")
         edir = os.path.join(pdir, "evals", name[len("prover-eval-"):])
         ec = EvalConfig(baseline=None if policy == "learned" else policy, **ecfg)
-        inputs = {"checkpoint": inputs_ck(ck), "config": {k: v for k, v in asdict(ec).items() if k != "jobs"}}
+        inputs = {"checkpoint": inputs_ck(ck),  # jobs and retries do not change the results
+                  "config": {k: v for k, v in asdict(ec).items() if k not in ("jobs", "retry_seconds")}}
         s = man.done(name, inputs)
         if s is None:
             t0 = time.perf_counter()
@@ -473,7 +481,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
             man.record(name, inputs, s, [os.path.join(edir, "summary.json")], time.perf_counter() - t0)
         log(f"prover eval {corpus} {policy}" + ("" if seed is None else f" seed {seed}") +
             f": proved {s['proved']}/{s['attempted']} at {p.budget_expansions} expansions")
-        evals.append({"corpus": corpus, "policy": policy, "seed": seed, "dir": edir, "summary": s})
+        evals.append({"corpus": corpus, "policy": policy, "seed": seed, "dir": edir, "checkpoint": ck, "summary": s})
 
     tc_common = dict(epochs=p.epochs, dim=p.dim, rounds=p.rounds, lr=p.lr, batch_size=p.batch_size,
                      device=ecfg["device"])
@@ -548,7 +556,9 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
                    "corpus_info": corpus_info, "skipped": skipped, "budgets": budgets,
                    "budget_expansions": p.budget_expansions, "budget_seconds": p.budget_seconds,
                    "part": p.part, "limit": none_if_zero(p.limit), "seeds": list(p.seeds),
-                   "reference": "learned on the original corpus, same seed", "rows": rows}
+                   "reference": "learned on the original corpus, same seed", "rows": rows,
+                   "evals": [{k: ev[k] for k in ("corpus", "policy", "seed", "dir", "checkpoint")}
+                             | {"proved": ev["summary"]["proved"]} for ev in evals]}
         write_json(os.path.join(pdir, "compare.json"), {"summary": summary, "compare": cmp_table})
     man.record("prover-compare", {}, {"rows": len(rows)}, [os.path.join(pdir, "compare.json")],
                time.perf_counter() - t0)

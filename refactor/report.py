@@ -4,7 +4,9 @@ Both hold the same headline tables (the extractor beside the all-negative
 baseline; the new theorems with their statements, uses and savings; the
 library before and after; the prover's success on each corpus, with the
 spread over seeds and the theorems newly proved or lost against the
-original corpus) and the same figures (matplotlib, Agg backend). The HTML
+original corpus; attribution per extracted theorem and per query, and its
+validation, from :mod:`refactor.attribution_report`) and the same figures
+(matplotlib, Agg backend). The HTML
 file is self-contained: the figures are inline SVG, there is no script and
 nothing is fetched, so it opens offline. The Markdown file links the PNG
 copies in ``OUT/figures/``.
@@ -38,7 +40,8 @@ def _refactor_rows(methods: list[dict]) -> Table:
     return head, rows
 
 
-def _md(table: Table) -> str:
+def md_table(table: Table) -> str:
+    """A Markdown table."""
     head, rows = table
     esc = lambda c: str(c).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(head) + " |", "| --- " * len(head) + "|"]
@@ -48,7 +51,7 @@ def _md(table: Table) -> str:
 
 def comparison_table(methods: list[dict]) -> str:
     """One row per extraction method: the figures the issue asks to compare (Markdown)."""
-    return _md(_refactor_rows(methods))
+    return md_table(_refactor_rows(methods))
 
 
 def _metrics_table(train: dict) -> Table:
@@ -200,6 +203,13 @@ def _figures(result: dict) -> dict:
         ax.legend(fontsize=7)
         fig.tight_layout()
         figs["prover"] = ("Prover success against budget", fig)
+
+    at = result.get("attribution") or {}
+    if at.get("attribute"):
+        from .attribution_report import figures
+
+        val = at.get("validation")
+        figs.update(figures(at["attribute"], val if val and "methods" in val else None))
     return figs
 
 
@@ -258,6 +268,38 @@ def _sections(result: dict) -> list[tuple[str, str, object]]:
         ]
         if pr["skipped"]:
             items.append(("p", "Skipped corpora: " + "; ".join(f"{m}: {w}" for m, w in pr["skipped"].items()), None))
+    if result.get("attribution"):
+        items += _attribution_items(result["attribution"])
+    return items
+
+
+def _attribution_items(at: dict) -> list[tuple[str, str, object]]:
+    """The attribution section: what was attributed, the per-theorem and per-query tables, the validation."""
+    from .attribution_report import (QUERY_ROWS, attribution_summary, query_table, theorem_table, validation_summary,
+                                      validation_table)
+
+    items: list = [("h2", "Attribution: which extracted theorems helped the prover", None)]
+    if "skipped" in at:
+        return items + [("p", f"Not run: {at['skipped']}.", None)]
+    att = at["attribute"]
+    n = len(att["per_query"])
+    items += [
+        ("p", f"The learned prover on the `{at['corpus']}` corpus, seed {at['prover_seed']}, and its evaluation: "
+              + attribution_summary(att), None),
+        ("table", "Attribution per extracted theorem", theorem_table(att)),
+        ("figure", "attribution", None),
+        ("table", "Top theorems per query" + (f" (first {QUERY_ROWS} of {n})" if n > QUERY_ROWS else ""),
+         query_table(att, limit=QUERY_ROWS)),
+    ]
+    val = at.get("validation")
+    if val is None:
+        items.append(("p", "Validation by retraining not run ([attribution] validate = false).", None))
+    elif "skipped" in val:
+        items.append(("p", f"Validation by retraining not run: {val['skipped']}.", None))
+    else:
+        items += [("p", validation_summary(val), None),
+                  ("table", "Validation: group LDS and the top-k counterfactual", validation_table(val)),
+                  ("figure", "lds", None)]
     return items
 
 
@@ -270,7 +312,7 @@ def render(result: dict, figures: dict | None = None) -> str:
         elif kind == "p":
             lines += [text, ""]
         elif kind == "table":
-            lines += [f"**{text}**", "", _md(payload), ""]
+            lines += [f"**{text}**", "", md_table(payload), ""]
         elif kind == "figure" and figures and text in figures:
             title, path = figures[text]
             lines += [f"![{title}]({path})", ""]

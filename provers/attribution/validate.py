@@ -20,7 +20,8 @@ against the full retrain with the same seed (``topk_drop``,
 Retraining is a batch of independent jobs: :func:`run_job` is one job (a
 spec in, a JSON-able result out); :func:`run_jobs` schedules them over
 local forked processes and writes each result to ``OUT/jobs/ID.json`` as it
-finishes, so an interrupted validation resumes where it stopped.
+finishes, so an interrupted validation resumes where it stopped. Specs
+that would retrain alike share one job (:func:`share_retrains`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import json
 import math
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -58,6 +59,15 @@ class RetrainConfig:
     max_applicable: int = 64
     budget_expansions: int = 32   # counterfactual search budget
     budget_seconds: float = 20.0
+
+    @classmethod
+    def with_overrides(cls, **values) -> "RetrainConfig":
+        """The tiny preset with the given fields replaced; ``None`` or 0 keeps the preset's value
+        (``attribute validate``'s options and ``run``'s ``[attribution]`` section)."""
+        return replace(cls(), **{k: v for k, v in values.items() if v})
+
+
+RETRAIN_OPTIONS = ("epochs", "dim", "rounds", "budget_expansions")  # what a user may override
 
 
 def dropped_steps(ctx: Context, drop) -> set[int]:
@@ -168,6 +178,18 @@ def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig,
     return done
 
 
+def share_retrains(specs: list[dict]) -> tuple[list[dict], dict[str, str]]:
+    """Specs that retrain alike (the same drops, the same seed) share one job, since a retrain is
+    determined by them: the one that also searches, if any. Returns the specs to run and, per spec id,
+    the id whose result it takes (two methods with the same top k, a subset drawn twice)."""
+    runner: dict[tuple, dict] = {}
+    for sp in specs:
+        key = (tuple(sp["drop"]), sp["seed"])
+        if key not in runner or (sp.get("prove") and not runner[key].get("prove")):
+            runner[key] = sp
+    return list(runner.values()), {sp["id"]: runner[(tuple(sp["drop"]), sp["seed"])]["id"] for sp in specs}
+
+
 def lds_subsets(theorems: list[str], m: int, seed: int) -> list[list[str]]:
     """``m`` seeded subsets, each keeping half (rounded up) of ``theorems``."""
     rng = random.Random(seed)
@@ -211,8 +233,12 @@ def _num(x: float) -> float | None:
 
 def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subsets: int = 8, seeds: int = 1,
              top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
-             counterfactual: bool = True, progress: bool = False) -> dict:
-    """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``."""
+             counterfactual: bool = True, progress: bool = False,
+             scores: dict[str, dict[str, list[float]]] | None = None) -> dict:
+    """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``.
+
+    ``scores``: per method, theorem -> per query its group score, as :func:`.attribute.attribute`
+    returned them for the same checkpoint, evaluation and seed (reused instead of computed again)."""
     cfg = cfg or RetrainConfig()
     for m in methods:
         if m not in METHODS:
@@ -237,7 +263,11 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     q_steps = [s for _, s in queries]
     labels = [r["label"] for r, _ in queries]
     theorems = ctx.theorems
-    scores = {m: theorem_scores(ctx, m, q_steps, seed) for m in methods}
+    if scores is None:
+        scores = {m: theorem_scores(ctx, m, q_steps, seed) for m in methods}
+    elif any(set(scores.get(m, {})) != set(theorems) or any(len(v) != len(labels) for v in scores[m].values())
+             for m in methods):
+        raise ValueError("the given scores are not those of this checkpoint's theorems and evaluation's queries")
     keeps = lds_subsets(theorems, subsets, seed)
     specs = [{"id": f"lds-{i}-s{r}", "drop": [t for t in theorems if t not in keep], "seed": r}
              for i, keep in enumerate(keeps) for r in range(seeds)]
@@ -253,7 +283,9 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
             specs.append({"id": f"random-s{r}", "drop": rand, "seed": r, "prove": True})
             for m in methods:
                 specs.append({"id": f"top-{m}-s{r}", "drop": tops[m], "seed": r, "prove": True})
-    res = run_jobs(ctx, queries, specs, cfg, out, jobs, progress)
+    run, taken_from = share_retrains(specs)
+    done = run_jobs(ctx, queries, run, cfg, out, jobs, progress)
+    res = {i: done[j] for i, j in taken_from.items()}
     measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
     report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,

@@ -26,7 +26,7 @@ from provers.attribution.attribute import load_context, load_queries, query_logp
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
-from provers.attribution.validate import RetrainConfig, retrain, spearman
+from provers.attribution.validate import RetrainConfig, retrain, share_retrains, spearman
 from provers.train import Encoder, batch_loss
 from refactor.cli import main
 
@@ -284,19 +284,23 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
     nq = len(work["queries"])
     assert len(full["measured_log_probs"]) == 4 and all(len(row) == nq for row in full["measured_log_probs"])
     jobs = sorted(os.listdir(os.path.join(out, "jobs")))
-    assert jobs == sorted(["lds-0-s0.json", "lds-1-s0.json", "lds-2-s0.json", "lds-3-s0.json", "full-s0.json",
-                           "random-s0.json", "top-grad-dot-s0.json", "top-random-s0.json"])
+    specs = {j[: -len(".json")]: json.load(open(os.path.join(out, "jobs", j)))["spec"] for j in jobs}
+    assert set(specs) <= {"lds-0-s0", "lds-1-s0", "lds-2-s0", "lds-3-s0", "full-s0", "random-s0", "top-grad-dot-s0",
+                          "top-random-s0"} and {"full-s0", "random-s0"} <= set(specs)
+    # a spec without a file of its own retrains exactly as one with a file (the same drops and seed)
+    assert len({(tuple(sp["drop"]), sp["seed"]) for sp in specs.values()}) == len(specs)
     ctx = work["ctx"]
-    job = json.load(open(os.path.join(out, "jobs", "lds-1-s0.json")))
+    lost = next(j for j in jobs if j.startswith("lds-"))
+    job = json.load(open(os.path.join(out, "jobs", lost)))
     kept = len(ctx.theorems) - len(job["spec"]["drop"])
     assert kept == (len(ctx.theorems) + 1) // 2
     assert job["dropped_steps"] == len({i for t in job["spec"]["drop"] for i in ctx.groups[t]}) > 0
     # resume: a lost job (and a cut one) are rerun, and by seed they come out the same
-    os.remove(os.path.join(out, "jobs", "lds-1-s0.json"))
-    before = {j: os.path.getmtime(os.path.join(out, "jobs", j)) for j in jobs if j != "lds-1-s0.json"}
+    os.remove(os.path.join(out, "jobs", lost))
+    before = {j: os.path.getmtime(os.path.join(out, "jobs", j)) for j in jobs if j != lost}
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out) == r
-    again = json.load(open(os.path.join(out, "jobs", "lds-1-s0.json")))
+    again = json.load(open(os.path.join(out, "jobs", lost)))
     assert again["log_probs"] == job["log_probs"]
     assert all(os.path.getmtime(os.path.join(out, "jobs", j)) == t for j, t in before.items())
     # other settings in the same directory are refused
@@ -308,3 +312,15 @@ def test_spearman():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN: constant side
+
+
+def test_specs_that_retrain_alike_share_one_job():
+    specs = [{"id": "lds-0-s0", "drop": ["b"], "seed": 0}, {"id": "lds-1-s0", "drop": ["a"], "seed": 0},
+             {"id": "lds-0-s1", "drop": ["b"], "seed": 1}, {"id": "full-s0", "drop": [], "seed": 0, "prove": True},
+             {"id": "top-x-s0", "drop": ["b"], "seed": 0, "prove": True},
+             {"id": "top-y-s0", "drop": ["b"], "seed": 0, "prove": True}]
+    run, taken = share_retrains(specs)
+    assert [sp["id"] for sp in run] == ["top-x-s0", "lds-1-s0", "lds-0-s1", "full-s0"]  # the searching one runs
+    assert run[0] == specs[4]  # specs run unchanged: their job files match them on resume
+    assert taken == {"lds-0-s0": "top-x-s0", "lds-1-s0": "lds-1-s0", "lds-0-s1": "lds-0-s1", "full-s0": "full-s0",
+                     "top-x-s0": "top-x-s0", "top-y-s0": "top-x-s0"}

@@ -1,7 +1,8 @@
 """`mmrefactor run` end to end at test scale (the `tiny` preset on set-prop.mm cut after `mpbir`):
-every stage, both verifiers, the prover study, the manifest, report.md and report.html (opened in
-headless Chromium), a rerun that reuses the finished stages, an interrupted stage that resumes, and
-a failed stage that is named (exit 1) while the finished ones stay."""
+every stage, both verifiers, the prover study, attribution and its validation, the manifest,
+report.md and report.html (opened in headless Chromium), a rerun that reuses the finished stages,
+interrupted stages that resume, and failed stages that are named (exit 1) while the finished ones
+stay."""
 import json
 import os
 import re
@@ -69,18 +70,43 @@ def test_run_end_to_end(tiny, capsys):
     st = man["stages"]
     for name in ("slice", "verify", "dataset", "train", "extract-frequent", "rewrite-frequent", "prover-split",
                  "prover-corpus-frequent", "prover-train-original-s1", "prover-eval-original-count",
-                 "prover-eval-frequent-learned-s1", "prover-compare", "report"):
+                 "prover-eval-frequent-learned-s1", "prover-compare", "attribute", "attribute-validate", "report"):
         assert st[name]["status"] == "done" and st[name]["seconds"] >= 0, name
     assert st["prover-corpus-gnn"]["result"]["theorems"] > 0
     held = set(json.load(open(os.path.join(out, "prover", "split.json")))["test"])
     assert man["stages"]["dataset"]["inputs"]["held_out"]["theorems"] >= len(held) > 0
+    assert run["seeds"]["attribution"] == 0 and st["attribute"]["inputs"]["methods"] == ["grad-dot", "random"]
+    # attribution: the frequent corpus (attribution.corpus), its seed-0 prover and that prover's evaluation
+    at = res["attribution"]
+    assert (at["corpus"], at["prover_seed"]) == ("frequent", 0)
+    assert at["eval"] == os.path.join(out, "prover", "evals", "frequent-learned-s0")
+    att = at["attribute"]
+    proved = [json.loads(l)["label"] for l in open(os.path.join(at["eval"], "results.jsonl")) if '"proved": true' in l]
+    assert att["queries"] == proved and proved
+    assert sorted(r["theorem"] for r in att["theorems"]) == ["mmr-1", "mmr-2", "mmr-3"]
+    assert all(set(r["influence"]) == {"grad-dot", "random"} for r in att["theorems"])
+    full = json.load(open(os.path.join(out, "attribution", "attribution.json")))
+    assert full["theorems"] == att["theorems"] and set(full["scores"]) == {"grad-dot", "random"}
+    val = at["validation"]
+    assert (val["subsets"], val["seeds"], val["top_k"], val["config"]["epochs"]) == (3, 1, 1, 1)
+    for m in ("grad-dot", "random"):
+        row = val["methods"][m]
+        assert row["lds_mean"] is None or -1 <= row["lds_low"] <= row["lds_mean"] <= row["lds_high"] <= 1
+        assert set(row["counterfactual"]) >= {"topk_drop", "random_drop"}
+    assert json.load(open(os.path.join(out, "attribution", "validation", "validation.json")))["methods"].keys() == \
+        val["methods"].keys()
+    amd = open(os.path.join(out, "attribution", "attribution.md")).read()
+    assert "| mmr-1 |" in amd and "## Validation" in amd
     # the reports
     md = open(os.path.join(out, "report.md")).read()
     assert "| frequent |" in md and "all-negative" in md and "Prover success" in md
-    for fig in ("training", "usage", "proof_size", "prover"):
+    assert "**Attribution per extracted theorem**" in md and "influence (grad-dot)" in md
+    assert "**Top theorems per query**" in md and f"| {proved[0]} |" in md
+    assert "**Validation: group LDS and the top-k counterfactual**" in md and "| random |" in md
+    for fig in ("training", "usage", "proof_size", "prover", "attribution", "lds"):
         assert f"figures/{fig}.png" in md and os.path.getsize(os.path.join(out, "figures", f"{fig}.png")) > 1000
     page = open(os.path.join(out, "report.html")).read()
-    assert page.count("<svg") == 4 and "<script" not in page and "<link" not in page
+    assert page.count("<svg") == 6 and "<script" not in page and "<link" not in page
     assert re.findall(r'(?:src|href)="([^"#][^"]*)"', page) == []  # self-contained: nothing to fetch
 
 
@@ -109,6 +135,24 @@ def test_rerun_reuses_every_stage_and_an_interrupted_eval_resumes(tiny, capsys):
     assert again[name]["result"]["attempted"] == 6 == len(open(os.path.join(edir, "results.jsonl")).readlines())
     assert [k for k in again if again[k].get("finished") != after[k].get("finished")] == \
         [name, "prover-compare", "report"]
+    # interrupt the validation: a job lost, the stage left "started"; only that job runs again
+    jdir = os.path.join(out, "attribution", "validation", "jobs")
+    jobs = sorted(os.listdir(jdir))
+    lost = jobs[0]
+    kept = {j: os.path.getmtime(os.path.join(jdir, j)) for j in jobs[1:]}
+    old = json.load(open(os.path.join(jdir, lost)))
+    os.unlink(os.path.join(jdir, lost))
+    man = _manifest(out)
+    man["stages"]["attribute-validate"] = {"status": "started", "inputs": man["stages"]["attribute-validate"]["inputs"]}
+    json.dump(man, open(os.path.join(out, "manifest.json"), "w"))
+    assert main(argv) == 0
+    capsys.readouterr()
+    final = _manifest(out)["stages"]
+    assert [k for k in final if final[k].get("finished") != again[k].get("finished")] == \
+        ["prover-compare", "attribute-validate", "report"]
+    assert sorted(os.listdir(jdir)) == jobs and json.load(open(os.path.join(jdir, lost))) == old
+    assert all(os.path.getmtime(os.path.join(jdir, j)) == t for j, t in kept.items())
+    assert final["attribute-validate"]["result"] == again["attribute-validate"]["result"]  # deterministic by seed
 
 
 def test_a_failed_stage_is_named_and_finished_stages_stay(tiny, tmp_path, capsys):
@@ -127,6 +171,27 @@ def test_a_failed_stage_is_named_and_finished_stages_stay(tiny, tmp_path, capsys
     assert st["prover-train-original-s0"]["status"] == "failed"
     assert "not a split file" in st["prover-train-original-s0"]["error"]
     assert all(st[k]["status"] == "done" for k in ("verify", "train", "extract-frequent", "prover-corpus-frequent"))
+
+
+def test_a_failed_attribution_stage_is_named(tiny, capsys):
+    """A found proof that no longer replays (the evaluation's results changed): `attribute` runs again,
+    fails, is named (exit 1, no traceback) and recorded; the files are put back afterwards."""
+    argv, out, _ = tiny
+    results = os.path.join(out, "prover", "evals", "frequent-learned-s0", "results.jsonl")
+    saved = {p: open(p).read() for p in (results, os.path.join(out, "manifest.json"))}
+    try:
+        recs = [json.loads(l) for l in saved[results].splitlines() if l.strip()]
+        next(r for r in recs if r["proved"])["proof"] = ["nosuchlabel"]
+        open(results, "w").write("".join(json.dumps(r) + "\n" for r in recs))
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "error: stage attribute failed: " in err and "Traceback" not in err
+        st = _manifest(out)["stages"]
+        assert st["attribute"]["status"] == "failed" and "nosuchlabel" in st["attribute"]["error"]
+        assert st["prover-compare"]["status"] == "done" and st["report"]["status"] == "done"
+    finally:
+        for p, text in saved.items():
+            open(p, "w").write(text)
 
 
 def test_report_renders_in_headless_chromium(tiny, tmp_path):
@@ -149,11 +214,13 @@ def test_report_renders_in_headless_chromium(tiny, tmp_path):
     assert gray.std() > 0.05  # not a blank page: text, tables and plots
     assert (gray < 0.5).mean() > 0.005  # some dark ink
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120, check=True).stdout
-    assert dom.count("<table") == 7 and dom.count("<svg") == 4
+    assert dom.count("<table") == 10 and dom.count("<svg") == 6
     for caption in ("Extraction metrics beside the all-negative baseline", "New theorems: statements, uses and savings",
-                    "Library size before and after", "Prover success per corpus"):
+                    "Library size before and after", "Prover success per corpus", "Attribution per extracted theorem",
+                    "Top theorems per query", "Validation: group LDS and the top-k counterfactual"):
         assert caption in dom
-    assert 'id="fig-prover"' in dom and 'id="fig-training"' in dom
+    for fig in ("training", "usage", "proof_size", "prover", "attribution", "lds"):
+        assert f'id="fig-{fig}"' in dom
     assert np.isfinite(gray).all()
 
 
@@ -166,6 +233,9 @@ def test_config_errors_exit_2_naming_file_and_key(tmp_path, capsys):
     for text, what in (("[nosuch]\nx = 1\n", "unknown section [nosuch]"),
                        ("[prover]\nseeds = 3\n", "prover.seeds: expected list"),
                        ('[extract]\nmethods = ["magic"]\n', "unknown method 'magic'"),
+                       ('[attribution]\nmethods = ["tracin"]\n', "attribution.methods: unknown method 'tracin'"),
+                       ('[attribution]\ncorpus = "stitch"\n', "attribution.corpus: 'stitch' is not one of"),
+                       ("[attribution]\nsubsets = 1\n", "attribution.subsets: must be at least 2"),
                        ("[run\n", "not valid TOML")):
         path = _toml(tmp_path / "c.toml", text)
         assert main(["config", "show", "--config", path]) == 2
