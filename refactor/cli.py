@@ -181,34 +181,46 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Under torchrun every process runs this: rank 0 builds (or reads) the dataset first, the others
+    then read it; they train together and rank 0 alone prints."""
     import torch
 
+    from metamath.ddp import session
     from refactor.dataset import DatasetError, build_dataset
     from refactor.model import resolve
-    from refactor.train import CheckpointError, train
+    from refactor.train import CheckpointError, pick_device, train
 
     torch.set_flush_denormal(True)  # subnormal floats slow CPU training ~7x once weights shrink
     data_dir = args.data or os.path.join(args.out, "dataset")
     db = _load(args.db)
-    quiet = args.json
     try:
-        meta = build_dataset(db, data_dir, _expansion_options(args), progress=not quiet and sys.stderr.isatty())
-        if not quiet:
-            print(_dataset_text(meta), flush=True)
-        try:
-            mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
-                                 batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers,
-                                 max_train_examples=args.max_train_examples, pos_weight=args.pos_weight)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
-        if not quiet:
-            print(f"preset {args.preset}, ablation {args.ablation}, seed {tcfg.seed}, device "
-                  f"{args.device or 'auto'}", flush=True)
-        res = train(data_dir, args.out, mcfg, tcfg, device=args.device, resume=args.resume,
-                    progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
+        with session(pick_device(args.device).type) as ranks:
+            quiet = args.json or not ranks.main
+            if ranks.main:
+                meta = build_dataset(db, data_dir, _expansion_options(args),
+                                     progress=not quiet and sys.stderr.isatty())
+            ranks.barrier()
+            if not ranks.main:
+                meta = build_dataset(db, data_dir, _expansion_options(args), progress=False)
+            if not quiet:
+                print(_dataset_text(meta), flush=True)
+            try:
+                mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
+                                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                                     layers=args.layers, max_train_examples=args.max_train_examples,
+                                     pos_weight=args.pos_weight)
+            except KeyError as exc:
+                raise UsageError(exc.args[0]) from None
+            if not quiet:
+                print(f"preset {args.preset}, ablation {args.ablation}, seed {tcfg.seed}, device "
+                      f"{args.device or 'auto'}" + (f", {ranks.world} processes (DDP)" if ranks.distributed else ""),
+                      flush=True)
+            res = train(data_dir, args.out, mcfg, tcfg, device=args.device, resume=args.resume,
+                        progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
     except (DatasetError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    emit(args, res, _eval_text)
+    if ranks.main:
+        emit(args, res, _eval_text)
     return 0
 
 
@@ -491,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="none | no-edges | expr-only | label-only | label-only-no-edges")
     sp.add_argument("--epochs", type=int)
     sp.add_argument("--train-seed", type=int, help="model/training seed (default: the preset's)")
-    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--batch-size", type=int, help="graphs per optimiser step (under torchrun: over all processes)")
     sp.add_argument("--lr", type=float)
     sp.add_argument("--hidden", type=int)
     sp.add_argument("--layers", type=int)
