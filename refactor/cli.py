@@ -29,6 +29,22 @@ def emit(args, data: dict, text: Callable[[dict], str]) -> None:
         print(text(data))
 
 
+RAY_HELP = ("run the jobs on a Ray cluster instead of local processes: auto (RAY_ADDRESS, else a cluster "
+            "`ray start` made here, else a new local instance) or the cluster's address; needs the ray extra")
+
+
+def ray_address(args) -> str | None:
+    """``--ray``'s address after joining that cluster (so a missing extra or a wrong address is exit 2
+    before any work), or None without the flag."""
+    address = getattr(args, "ray", None)
+    if not address:
+        return None
+    from metamath.cluster import connect
+
+    connect(address)
+    return address
+
+
 def _load(path: str):
     from metamath.database import Database
 
@@ -262,7 +278,8 @@ def cmd_extract(args) -> int:
         data = run_extract(args.db, args.out, method=args.method, checkpoint=args.checkpoint, top=args.top,
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
-                           stitch_arity=args.stitch_arity, limit=args.limit, split=args.split)
+                           stitch_arity=args.stitch_arity, limit=args.limit, split=args.split,
+                           ray=ray_address(args))
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -305,6 +322,7 @@ def _extract_parser(add) -> None:
                     help="learn only from the proofs of the split's training theorems (prover experiments)")
     sp.add_argument("--stitch-arity", type=int, default=4,
                     help="stitch: max arguments (hypotheses) per abstraction")
+    sp.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (the library of every proof's essential DAG)")
     sp.add_argument("--json", action="store_true")
 
 
@@ -379,7 +397,8 @@ def _run_config(args):
     cfg = replace(cfg, extractor=over("extractor", epochs=getattr(args, "epochs", None)),
                   extract=over("extract", top=getattr(args, "top", None),
                                methods=list(args.methods) if getattr(args, "methods", None) else None),
-                  run=over("run", seed=getattr(args, "seed", None), device=getattr(args, "device", None)),
+                  run=over("run", seed=getattr(args, "seed", None), device=getattr(args, "device", None),
+                           ray=getattr(args, "ray", None)),
                   rewrite=over("rewrite", use_metamath=False if getattr(args, "no_metamath", False) else None),
                   prover=over("prover", enabled=False if getattr(args, "no_prover", False) else None))
     try:
@@ -398,6 +417,10 @@ def cmd_run(args) -> int:
     from refactor.train import CheckpointError
 
     preset, cfg = _run_config(args)
+    if cfg.run.ray:  # join the cluster now: a missing extra or a wrong address is exit 2, before any stage
+        from metamath.cluster import connect
+
+        connect(cfg.run.ray)
     db = resolve_database(cfg, args.db)
     out = args.out or os.path.join("runs", preset)
     quiet = getattr(args, "json", False)
@@ -538,6 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-metamath", action="store_true", help="skip metamath.exe as second judge")
         sp.add_argument("--no-prover", action="store_true", help="stop after the rewrites (prover.enabled = false)")
         sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+        sp.add_argument("--ray", metavar="auto|ADDRESS",
+                        help=RAY_HELP + " (extraction's per-proof jobs, the prover's per-theorem searches; run.ray)")
         sp.add_argument("--json", action="store_true")
 
     from .prover_commands import add_prover_parser

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli import emit
+from .cli import RAY_HELP, emit, ray_address
 
 
 def cmd_split(args) -> int:
@@ -55,7 +55,7 @@ def cmd_eval(args) -> int:
 
     cfg = EvalConfig(max_expansions=args.budget_expansions, max_seconds=args.budget_seconds,
                      baseline=args.baseline, part=args.part, jobs=args.jobs, limit=args.limit,
-                     device=args.device, retry_seconds=args.retry_timeouts or 0.0)
+                     device=args.device, retry_seconds=args.retry_timeouts or 0.0, ray=ray_address(args) or "")
     s = evaluate(args.checkpoint, args.out, cfg, split_path=args.split,
                  progress=not args.json and sys.stderr.isatty())
 
@@ -116,7 +116,8 @@ def add_prover_parser(add) -> None:
     p.add_argument("--budget-seconds", type=float, default=60.0)
     p.add_argument("--baseline", choices=["uniform", "count"])
     p.add_argument("--part", choices=["test", "valid"], default="test")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="local processes (default 2)")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (one search per theorem)")
     p.add_argument("--limit", type=int, help="only the first N theorems of the part")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--retry-timeouts", type=float, metavar="SECONDS",
