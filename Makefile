@@ -24,7 +24,7 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,stitch,attribution]'
+	$(PY) -m pip install -q -e '.[test,stitch,attribution,ray]'
 	$(PY) -m pip install -q --no-deps kronfluence==1.0.1
 	@touch $@
 

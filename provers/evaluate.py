@@ -5,8 +5,10 @@ re-checked by our verifier. :func:`evaluate` schedules the jobs over local
 processes (forked, so the corpus and the model are shared, not copied) and
 appends each result to ``EVAL/results.jsonl`` as it arrives; a rerun skips
 theorems already there, so an interrupted evaluation resumes and never
-counts a theorem twice. Scheduling is kept apart from the job, so another
-scheduler (a cluster) can run the same job function.
+counts a theorem twice. Scheduling is kept apart from the job: with
+``EvalConfig.ray`` the same job runs on a Ray cluster
+(:func:`metamath.parallel.imap_jobs`; the :class:`EvalState` goes into the
+object store once and each actor keeps it), with the same records.
 
 At the end ``EVAL/summary.json`` holds the rates (overall, at each budget
 in :data:`BUDGETS` from the same run, without discouraged theorems), the
@@ -25,7 +27,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 
 from metamath import MMError, ProofError, check
-from metamath.parallel import imap_theorems
+from metamath.parallel import imap_jobs
 from metamath.verify import check_rpn
 from metamath.write import Edits, write_atomic, write_database, write_json
 
@@ -37,6 +39,7 @@ from .split import load_split
 from .train import check_checkpoint, load_checkpoint, load_corpus
 
 BUDGETS = (8, 32, 128, 512)
+SCHEDULING = ("jobs", "retry_seconds", "ray")  # EvalConfig fields that do not change the records
 
 
 @dataclass
@@ -49,11 +52,12 @@ class EvalConfig:
     limit: int | None = None  # only the first N theorems of the part (a stated, reduced scale)
     device: str = "cpu"
     retry_seconds: float = 0.0  # >0: rerun theorems a wall-clock cut stopped, with this cap (see evaluate)
+    ray: str = ""  # "auto" or a Ray cluster's address: the jobs run there instead of in local processes
 
 
 @dataclass
 class EvalState:
-    """Everything a job needs; built once, shared with forked workers."""
+    """Everything a job needs; built once, shared with forked workers (or Ray actors)."""
 
     lib: object
     policy: object
@@ -142,8 +146,8 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     cfg_path = os.path.join(out, "config.json")
     run_key = {"checkpoint": os.path.abspath(checkpoint), "corpus_sha256": ck["corpus_sha256"],
                "split_key": ck["split_key"], "config": asdict(cfg)}
-    run_key["config"].pop("jobs")
-    run_key["config"].pop("retry_seconds")
+    for k in SCHEDULING:
+        run_key["config"].pop(k)
     if os.path.exists(cfg_path):
         with open(cfg_path) as fh:
             old = json.load(fh)
@@ -157,7 +161,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
         write_atomic(res_path, "".join(json.dumps(r) + "\n" for r in done.values()))
     todo = [l for l in labels if l not in done]
     t0 = time.perf_counter()
-    _run_jobs(db, state, todo, res_path, done, cfg.jobs, "proving" if progress else None)
+    _run_jobs(state, todo, res_path, done, cfg, "proving" if progress else None)
     if cfg.retry_seconds > 0:
         # The search is deterministic in expansions; its seconds cap is wall time, which a loaded
         # machine shrinks. A theorem cut by it is run again with a looser cap so that the
@@ -165,7 +169,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
         cut = [l for l in labels
                if done[l]["stopped"] == "seconds" and done[l].get("seconds_cap") != cfg.retry_seconds]
         loose = replace(state, search=replace(state.search, max_seconds=cfg.retry_seconds))
-        _run_jobs(db, loose, cut, res_path, done, cfg.jobs, "retrying wall-clock cuts" if progress else None,
+        _run_jobs(loose, cut, res_path, done, cfg, "retrying wall-clock cuts" if progress else None,
                   extra={"seconds_cap": cfg.retry_seconds})
     results = [done[l] for l in labels]
     summary = summarize(results, cfg.max_expansions)
@@ -179,15 +183,15 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     return summary
 
 
-def _run_jobs(db, state: EvalState, labels: list[str], res_path: str, done: dict, jobs: int,
+def _run_jobs(state: EvalState, labels: list[str], res_path: str, done: dict, cfg: EvalConfig,
               desc: str | None, extra: dict | None = None) -> None:
-    """Run :func:`prove_one` on ``labels`` over local processes, appending each record as it lands."""
+    """Run :func:`prove_one` on ``labels`` over ``cfg.jobs`` local processes (or on the Ray cluster
+    ``cfg.ray``), appending each record as it lands."""
     if not labels:
         return
     with open(res_path, "a") as fh:
-        job = lambda db_, label: prove_one(state, label)  # noqa: E731  (workers get it by fork)
-        for label, rec in imap_theorems(db, job, labels, jobs=jobs, desc=desc, min_parallel=0, chunk=1,
-                                        ordered=False):
+        for label, rec in imap_jobs(prove_one, state, labels, jobs=cfg.jobs, desc=desc, min_parallel=0, chunk=1,
+                                    ordered=False, ray=cfg.ray or None, unit="theorem"):
             rec.update(extra or {})
             fh.write(json.dumps(rec) + "\n")
             fh.flush()

@@ -9,6 +9,14 @@ not). ``DIR/checkpoint.pt`` keeps the best epoch on the validation loss,
 ``DIR/last.pt`` the latest (``--resume`` continues from it), and
 ``DIR/metrics.json`` the history. Every checkpoint names the corpus (hash)
 and split it was trained on.
+
+Under ``torchrun`` (several processes) the loop is data-parallel
+(:mod:`metamath.ddp`): every rank draws the same permutation and the same
+capped candidates, takes its share of each global batch of
+``batch_size`` steps, and DDP averages the gradients, so the run equals
+the single-process one with the same seed up to float summation order;
+validation is shared out the same way and its counts summed; rank 0 writes
+the files. Without ``torchrun`` the loop is the single-process one.
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import torch
 from torch import nn
 
 from metamath import Database, MMError, verify_all
+from metamath.ddp import Ranks, session
 from metamath.write import atomic_path, write_json
 
 from .data import Step, build_steps, pool_coverage, training_theorems
@@ -90,9 +99,22 @@ class Encoder:
         return self.net.assertion_vec(concl, hyps)
 
 
-def batch_loss(enc: Encoder, steps: list[Step], rng: random.Random, max_applicable: int,
-               hyps_of) -> tuple[torch.Tensor, dict]:
-    """The summed loss of ``steps`` and counts for accuracy (top-1 relevance, term, value)."""
+def capped(st: Step, rng: random.Random, max_applicable: int) -> list[str]:
+    """The assertions a step's relevance loss ranks: the matching ones, or, over ``max_applicable``,
+    the human one and a sample of the others drawn from ``rng``."""
+    cands = list(st.applicable)
+    if len(cands) > max_applicable:
+        others = [c for c in cands if c != st.assertion]
+        cands = [st.assertion] + rng.sample(others, max_applicable - 1)
+    return cands
+
+
+def batch_loss(enc: Encoder, steps: list[Step], rng: random.Random | None, max_applicable: int,
+               hyps_of, candidates: list[list[str]] | None = None) -> tuple[torch.Tensor, dict]:
+    """The summed loss of ``steps`` and counts for accuracy (top-1 relevance, term, value).
+
+    ``candidates``: each step's ranked assertions, drawn beforehand (:func:`capped`); else drawn
+    here from ``rng``, step by step."""
     net = enc.net
     trees: list = []
 
@@ -101,14 +123,11 @@ def batch_loss(enc: Encoder, steps: list[Step], rng: random.Random, max_applicab
         return len(trees) - 1
 
     rows = []
-    for st in steps:
+    for k, st in enumerate(steps):
         nm = enc.theorem_namer(st.theorem)
         g = add(st.goal, nm)
         hs = [add(h, nm) for h in hyps_of(st.theorem)]
-        cands = list(st.applicable)
-        if len(cands) > max_applicable:
-            others = [c for c in cands if c != st.assertion]
-            cands = [st.assertion] + rng.sample(others, max_applicable - 1)
+        cands = candidates[k] if candidates is not None else capped(st, rng, max_applicable)
         slots = [(sl, [add(t, nm) for t in sl[1]]) for sl in st.slots if sl[2] >= 0]
         vals = [(add(t, nm), 1.0) for t in st.subgoals] + [(add(t, nm), 0.0) for t in st.negatives]
         rows.append((g, hs, cands, slots, vals))
@@ -171,11 +190,44 @@ def load_corpus(path: str) -> tuple[Database, Library]:
     return db, Library(db)
 
 
+class StepLoss(nn.Module):
+    """:func:`batch_loss` as a module's forward: what DDP wraps, so that it sees the forward whose
+    backward it synchronises (the networks are its ``net``)."""
+
+    def __init__(self, enc: Encoder, hyps_of, max_applicable: int):
+        super().__init__()
+        self.net = enc.net
+        self._enc, self._hyps_of, self._max_applicable = enc, hyps_of, max_applicable
+
+    def forward(self, steps: list[Step], candidates: list[list[str]]) -> tuple[torch.Tensor, dict]:
+        if not steps:  # a rank without a share of a short last batch: zero, but on every parameter
+            zero = sum(p.sum() for p in self.net.parameters()) * 0.0
+            return zero, {}
+        return batch_loss(self._enc, steps, None, self._max_applicable, self._hyps_of, candidates)
+
+
+_COUNTS = ("steps", "rel_top1", "slots", "term_top1", "values", "value_right")
+_LOSSES = ("rel_loss", "term_loss", "value_loss")
+
+
+def _totals() -> dict:
+    return {**dict.fromkeys(_COUNTS, 0), **dict.fromkeys(_LOSSES, 0.0)}
+
+
 def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool = False,
                  progress: bool = True) -> dict:
-    """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics."""
+    """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics.
+
+    Under ``torchrun`` every process calls this; they train one model together (DDP) and rank 0
+    writes ``out``."""
+    with session(cfg.device) as ranks:
+        return _train(corpus, split_path, out, cfg, resume, progress and ranks.main, ranks)
+
+
+def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool, progress: bool,
+           ranks: Ranks) -> dict:
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
+    device = ranks.device(_device(cfg.device).type)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     db, lib = load_corpus(corpus)
@@ -191,6 +243,7 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     start, best = 0, math.inf
+    rng = random.Random(cfg.seed)
     last = os.path.join(out, "last.pt")
     if resume and os.path.exists(last):
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -198,6 +251,8 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best_valid_loss"], ck["history"]
+        if "rng" in ck:  # the shuffling and sampling stream goes on where it stopped
+            rng.setstate(ck["rng"])
     enc = Encoder(lib, net, vocab, device)
     hyp_cache: dict[str, list] = {}
 
@@ -209,17 +264,21 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
             h = hyp_cache[label] = list(problem(lib, label).hyps)
         return h
 
+    model = ranks.wrap(StepLoss(enc, hyps_of, cfg.max_applicable))
     meta = {"format": FORMAT, "corpus": os.path.abspath(corpus), "corpus_sha256": db.sha256(),
             "split": os.path.abspath(split_path), "split_key": split.key(), "config": asdict(cfg),
             "vocab": list(vocab.labels)}
-    rng = random.Random(cfg.seed)
+    # validation: every rank draws the candidates of all steps alike (as one process would, in
+    # order), then scores its share
+    vrng = random.Random(0)
+    vcands = [capped(st, vrng, cfg.max_applicable) for st in valid]
+    vmine = ranks.share(range(len(valid)))
     for epoch in range(start, cfg.epochs):
         e0 = time.perf_counter()
         net.train()
         order = list(range(len(train)))
         rng.shuffle(order)
-        total = dict.fromkeys(("steps", "rel_top1", "slots", "term_top1", "values", "value_right",
-                               "rel_loss", "term_loss", "value_loss"), 0)
+        total = _totals()
         batches = range(0, len(order), cfg.batch_size)
         if progress:
             from tqdm import tqdm
@@ -227,36 +286,49 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
             batches = tqdm(batches, desc=f"prover epoch {epoch + 1}/{cfg.epochs}", leave=False, mininterval=0.5)
         for b in batches:
             chunk = [train[i] for i in order[b : b + cfg.batch_size]]
-            loss, counts = batch_loss(enc, chunk, rng, cfg.max_applicable, hyps_of)
+            cands = [capped(st, rng, cfg.max_applicable) for st in chunk]  # every rank: the whole batch's
+            mine = ranks.share(range(len(chunk)))
+            loss, counts = model([chunk[i] for i in mine], [cands[i] for i in mine])
             opt.zero_grad()
-            (loss / len(chunk)).backward()
+            if ranks.distributed:  # DDP averages over ranks: together, the mean over the global batch
+                (loss * (ranks.world / len(chunk))).backward()
+            else:
+                (loss / len(chunk)).backward()
             opt.step()
             for k, v in counts.items():
                 total[k] += v
+        total = ranks.sum(total)
         net.eval()
-        vtotal = dict.fromkeys(total, 0)
+        vtotal = _totals()
         with torch.no_grad():
-            vrng = random.Random(0)
-            for b in range(0, len(valid), 128):
-                _, counts = batch_loss(enc, valid[b : b + 128], vrng, cfg.max_applicable, hyps_of)
+            for b in range(0, len(vmine), 128):
+                idx = vmine[b : b + 128]
+                _, counts = batch_loss(enc, [valid[i] for i in idx], None, cfg.max_applicable, hyps_of,
+                                       [vcands[i] for i in idx])
                 for k, v in counts.items():
                     vtotal[k] += v
+        vtotal = ranks.sum(vtotal)
         row = {"epoch": epoch + 1, "seconds": time.perf_counter() - e0,
                "train": _summary(total), "valid": _summary(vtotal)}
         history.append(row)
         state = {**meta, "model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                 "history": history, "best_valid_loss": best}
+                 "history": history, "best_valid_loss": best, "rng": rng.getstate()}
         if row["valid"]["loss"] < best:
             best = state["best_valid_loss"] = row["valid"]["loss"]
-            _save(state, os.path.join(out, "checkpoint.pt"))
-        _save(state, last)
+            if ranks.main:
+                _save(state, os.path.join(out, "checkpoint.pt"))
+        if ranks.main:
+            _save(state, last)
     metrics = {"corpus": os.path.abspath(corpus), "split": os.path.abspath(split_path), "seed": cfg.seed,
-               "device": str(device), "train_theorems": len(training_theorems(lib, split)),
+               "device": str(device), "world_size": ranks.world,
+               "train_theorems": len(training_theorems(lib, split)),
                "train_steps": len(train), "valid_steps": len(valid), "data_seconds": data_seconds,
                "pool_coverage_valid": pool_coverage(valid), "pool_coverage_train": pool_coverage(train),
                "config": asdict(cfg), "history": history,
                "best_valid_loss": best, "checkpoint": os.path.join(out, "checkpoint.pt")}
-    write_json(os.path.join(out, "metrics.json"), metrics)
+    if ranks.main:
+        write_json(os.path.join(out, "metrics.json"), metrics)
+    ranks.barrier()  # every rank returns once the files are there
     return metrics
 
 

@@ -10,7 +10,7 @@ import sys
 
 from .attribution_report import (attribution_summary, query_table, text_table, theorem_table, validation_summary,
                                  validation_table)
-from .cli import emit
+from .cli import RAY_HELP, emit, ray_address
 
 METHOD_NAMES = ("grad-dot", "grad-proj", "ekfac", "random")
 
@@ -45,7 +45,8 @@ def cmd_validate(args) -> int:
     cfg = RetrainConfig.with_overrides(**{k: getattr(args, k) for k in RETRAIN_OPTIONS})
     r = validate(args.checkpoint, args.eval, args.method, args.out, subsets=args.subsets, seeds=args.seeds,
                  top_k=args.top_k, seed=args.seed, cfg=cfg, jobs=args.jobs,
-                 counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty())
+                 counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty(),
+                 ray=ray_address(args))
     if args.json:
         print(json.dumps({m: {k: v for k, v in row.items() if k != "lds_per_query"}
                           for m, row in r["methods"].items()}, indent=2))
@@ -83,6 +84,7 @@ def add_attribute_parser(add) -> None:
     p.add_argument("--top-k", type=int, default=3, help="theorems removed in the counterfactual")
     p.add_argument("--no-counterfactual", action="store_true")
     p.add_argument("--jobs", type=int, default=1, help="local processes for the retraining jobs")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (one retraining per subset and seed)")
     p.add_argument("--epochs", type=int, help="retraining epochs (tiny preset: 2)")
     p.add_argument("--dim", type=int)
     p.add_argument("--rounds", type=int)

@@ -111,7 +111,7 @@ def run_attribution_stages(out: str, cfg: RunConfig, man: Manifest, prover: dict
         with stage(man, "attribute-validate", vinputs):
             val = validate(ck, edir, list(a.methods), vdir, subsets=a.subsets, seeds=a.seeds,
                            top_k=max(1, a.top_k), seed=a.seed, cfg=rcfg, jobs=a.jobs,
-                           counterfactual=a.top_k > 0, scores=att["scores"])
+                           counterfactual=a.top_k > 0, scores=att["scores"], ray=cfg.run.ray or None)
         man.record("attribute-validate", vinputs, {m: {k: r[k] for k in ("lds_mean", "lds_low", "lds_high")}
                                                    for m, r in val["methods"].items()},
                    [vjson], time.perf_counter() - t0)

@@ -29,6 +29,22 @@ def emit(args, data: dict, text: Callable[[dict], str]) -> None:
         print(text(data))
 
 
+RAY_HELP = ("run the jobs on a Ray cluster instead of local processes: auto (RAY_ADDRESS, else a cluster "
+            "`ray start` made here, else a new local instance) or the cluster's address; needs the ray extra")
+
+
+def ray_address(args) -> str | None:
+    """``--ray``'s address after joining that cluster (so a missing extra or a wrong address is exit 2
+    before any work), or None without the flag."""
+    address = getattr(args, "ray", None)
+    if not address:
+        return None
+    from metamath.cluster import connect
+
+    connect(address)
+    return address
+
+
 def _load(path: str):
     from metamath.database import Database
 
@@ -187,34 +203,46 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Under torchrun every process runs this: rank 0 builds (or reads) the dataset first, the others
+    then read it; they train together and rank 0 alone prints."""
     import torch
 
+    from metamath.ddp import session
     from refactor.dataset import DatasetError, build_dataset
     from refactor.model import resolve
-    from refactor.train import CheckpointError, train
+    from refactor.train import CheckpointError, pick_device, train
 
     torch.set_flush_denormal(True)  # subnormal floats slow CPU training ~7x once weights shrink
     data_dir = args.data or os.path.join(args.out, "dataset")
     db = _load(args.db)
-    quiet = args.json
     try:
-        meta = build_dataset(db, data_dir, _expansion_options(args, db), progress=not quiet and sys.stderr.isatty())
-        if not quiet:
-            print(_dataset_text(meta), flush=True)
-        try:
-            mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
-                                 batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers,
-                                 max_train_examples=args.max_train_examples, pos_weight=args.pos_weight)
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
-        if not quiet:
-            print(f"preset {args.preset}, ablation {args.ablation}, seed {tcfg.seed}, device "
-                  f"{args.device or 'auto'}", flush=True)
-        res = train(data_dir, args.out, mcfg, tcfg, device=args.device, resume=args.resume,
-                    progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
+        with session(pick_device(args.device).type) as ranks:
+            quiet = args.json or not ranks.main
+            if ranks.main:
+                meta = build_dataset(db, data_dir, _expansion_options(args, db),
+                                     progress=not quiet and sys.stderr.isatty())
+            ranks.barrier()
+            if not ranks.main:
+                meta = build_dataset(db, data_dir, _expansion_options(args, db), progress=False)
+            if not quiet:
+                print(_dataset_text(meta), flush=True)
+            try:
+                mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
+                                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                                     layers=args.layers, max_train_examples=args.max_train_examples,
+                                     pos_weight=args.pos_weight)
+            except KeyError as exc:
+                raise UsageError(exc.args[0]) from None
+            if not quiet:
+                print(f"preset {args.preset}, ablation {args.ablation}, seed {tcfg.seed}, device "
+                      f"{args.device or 'auto'}" + (f", {ranks.world} processes (DDP)" if ranks.distributed else ""),
+                      flush=True)
+            res = train(data_dir, args.out, mcfg, tcfg, device=args.device, resume=args.resume,
+                        progress=not quiet and sys.stderr.isatty(), log=(lambda *a: None) if quiet else print)
     except (DatasetError, CheckpointError) as exc:
         raise UsageError(str(exc)) from None
-    emit(args, res, _eval_text)
+    if ranks.main:
+        emit(args, res, _eval_text)
     return 0
 
 
@@ -257,7 +285,8 @@ def cmd_extract(args) -> int:
                            on=args.on, max_nodes=args.max_nodes, strict=args.strict, device=args.device,
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
                            stitch_arity=args.stitch_arity, limit=args.limit, split=args.split,
-                           threshold=args.threshold, fragments=args.fragments, ranking=args.ranking)
+                           threshold=args.threshold, fragments=args.fragments, ranking=args.ranking,
+                           ray=ray_address(args))
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -306,6 +335,7 @@ def _extract_parser(add) -> None:
                     help="gnn: propose the parts of the predicted fragments (default) or the fragments themselves")
     sp.add_argument("--ranking", choices=["proof-nodes", "essential"], default="proof-nodes",
                     help="pick the top K by proof-tree nodes saved (default) or by essential nodes saved")
+    sp.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (the library of every proof's essential DAG)")
     sp.add_argument("--json", action="store_true")
 
 
@@ -380,7 +410,8 @@ def _run_config(args):
     cfg = replace(cfg, extractor=over("extractor", epochs=getattr(args, "epochs", None)),
                   extract=over("extract", top=getattr(args, "top", None),
                                methods=list(args.methods) if getattr(args, "methods", None) else None),
-                  run=over("run", seed=getattr(args, "seed", None), device=getattr(args, "device", None)),
+                  run=over("run", seed=getattr(args, "seed", None), device=getattr(args, "device", None),
+                           ray=getattr(args, "ray", None)),
                   rewrite=over("rewrite", use_metamath=False if getattr(args, "no_metamath", False) else None),
                   prover=over("prover", enabled=False if getattr(args, "no_prover", False) else None))
     try:
@@ -399,6 +430,10 @@ def cmd_run(args) -> int:
     from refactor.train import CheckpointError
 
     preset, cfg = _run_config(args)
+    if cfg.run.ray:  # join the cluster now: a missing extra or a wrong address is exit 2, before any stage
+        from metamath.cluster import connect
+
+        connect(cfg.run.ray)
     db = resolve_database(cfg, args.db)
     out = args.out or os.path.join("runs", preset)
     quiet = getattr(args, "json", False)
@@ -506,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="none | no-edges | expr-only | label-only | label-only-no-edges")
     sp.add_argument("--epochs", type=int)
     sp.add_argument("--train-seed", type=int, help="model/training seed (default: the preset's)")
-    sp.add_argument("--batch-size", type=int)
+    sp.add_argument("--batch-size", type=int, help="graphs per optimiser step (under torchrun: over all processes)")
     sp.add_argument("--lr", type=float)
     sp.add_argument("--hidden", type=int)
     sp.add_argument("--layers", type=int)
@@ -541,6 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--no-metamath", action="store_true", help="skip metamath.exe as second judge")
         sp.add_argument("--no-prover", action="store_true", help="stop after the rewrites (prover.enabled = false)")
         sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+        sp.add_argument("--ray", metavar="auto|ADDRESS",
+                        help=RAY_HELP + " (extraction's per-proof jobs, the prover's per-theorem searches; run.ray)")
         sp.add_argument("--json", action="store_true")
 
     from .prover_commands import add_prover_parser

@@ -43,6 +43,8 @@ class RunSection:
     device: str = "auto"            # auto | cpu | cuda (the extractor's training and the prover)
     threads: int = 1                # torch CPU threads (0: torch's default); one is fastest for these small
                                     # ops on a shared 2-core machine (the prover always searches with one)
+    ray: str = ""                   # "auto" or a Ray cluster's address: extraction's per-proof jobs and the
+                                    # prover's per-theorem searches run there ("": local processes)
 
 
 @dataclass(frozen=True)

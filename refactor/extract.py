@@ -181,10 +181,12 @@ class Library:
 
     @classmethod
     def build(cls, db: Database, max_nodes: int | None = 100_000, jobs: int | None = None,
-              labels: list[str] | None = None) -> "Library":
-        """Essential DAGs of every ``$p`` (those over ``max_nodes`` nodes are left out)."""
+              labels: list[str] | None = None, ray: str | None = None) -> "Library":
+        """Essential DAGs of every ``$p`` (those over ``max_nodes`` nodes are left out), one job per
+        proof over local processes, or on the Ray cluster ``ray`` (the database goes into its object
+        store once; each actor keeps it)."""
         labels = db.theorems() if labels is None else labels
-        res = map_theorems(db, partial(_library_entry, max_nodes), labels, jobs=jobs)
+        res = map_theorems(db, partial(_library_entry, max_nodes), labels, jobs=jobs, ray=ray)
         lib = cls([], [])
         for l in labels:
             if res[l] is None:
@@ -899,9 +901,12 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None, split: str | None = None, threshold: float = 0.5,
-                fragments: str = "subshapes", ranking: str = "proof-nodes") -> dict:
+                fragments: str = "subshapes", ranking: str = "proof-nodes", ray: str | None = None) -> dict:
     """``mmrefactor extract``: read the database, run the chosen extractor
     (options: :class:`ExtractOptions`), rank and verify, write T.json atomically.
+
+    ``ray``: build the library of the proofs' essential DAGs (one job per proof) on that Ray
+    cluster (``auto`` or an address) instead of local processes; the result is the same.
 
     ``split``: a prover split file; the extractor then sees only the proofs
     of its training theorems (new theorems are still deduplicated against
@@ -938,7 +943,7 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
             check_gnn_held_out(opts.checkpoint, held)
         only = [l for l in db.theorems() if l not in held]
         opts = replace(opts, held_out=True)
-    library = Library.build(db, labels=only)
+    library = Library.build(db, labels=only, ray=ray)
     info: dict = {"library_proofs": len(library.proofs), "library_essential_dag_nodes": library.nodes(),
                   "library_skipped": library.skipped}
     proposals = EXTRACTORS[opts.method](db, library, opts)

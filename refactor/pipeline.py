@@ -234,6 +234,12 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
                          "prover": list(cfg.prover.seeds) if cfg.prover.enabled else []},
                "versions": package_versions(), "device": device_info(cfg.run.device),
                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "status": "running"}
+    if cfg.run.ray:  # where the per-proof and per-theorem jobs run
+        from metamath.cluster import connect
+
+        man.run["ray"] = {"address": cfg.run.ray,
+                          "cluster_resources": {k: v for k, v in connect(cfg.run.ray).cluster_resources().items()
+                                                if k in ("CPU", "GPU", "memory")}}
     man.save()
 
     if cfg.slice.until or cfg.slice.before_section:  # a prefix of a big database
@@ -327,7 +333,8 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
             t0 = time.perf_counter()
             try:
                 full = run_extract(db_path, tj, method=method, checkpoint=ck if method == "gnn" else None,
-                                   top=e.top, seed=seed, device=device, **extract_kw, **how)
+                                   top=e.top, seed=seed, device=device, ray=cfg.run.ray or None, **extract_kw,
+                                   **how)
             except (ExtractError, StitchError) as exc:  # e.g. Stitch not installed: the other rows go on
                 log(f"extract {method}: FAILED: {exc}")
                 rows.append({"method": method, "error": str(exc)})
@@ -397,7 +404,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
     """Split, refactored corpora (training proofs only), train x seeds, evaluate, compare: the ``prover``
     part of the result."""
     from provers.compare import compare, load_eval
-    from provers.evaluate import BUDGETS, EvalConfig, evaluate
+    from provers.evaluate import BUDGETS, SCHEDULING, EvalConfig, evaluate
     from provers.split import make_split, save_split
     from provers.train import TrainConfig, train_prover
 
@@ -440,7 +447,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
                 try:
                     ex = run_extract(db_path, tj, method=m, top=p.top, seed=cfg.run.seed, split=split_path,
                                      checkpoint=os.path.join(out, "model", "checkpoint.pt") if m == "gnn" else None,
-                                     limit=none_if_zero(cfg.extract.limit), **how)
+                                     limit=none_if_zero(cfg.extract.limit), ray=cfg.run.ray or None, **how)
                     if not ex["theorems"]:
                         raise ExtractError("no new theorems from the training proofs")
                     rw = rewrite_file(db_path, tj, cm, use_metamath=cfg.rewrite.use_metamath, split=split_path)
@@ -462,7 +469,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
                           "verified_by": rw["verified_by"]}
 
     ecfg = dict(max_expansions=p.budget_expansions, max_seconds=p.budget_seconds, part=p.part, jobs=p.jobs,
-                limit=none_if_zero(p.limit), device="cuda" if cfg.run.device == "cuda" else "cpu",
+                limit=none_if_zero(p.limit), device="cuda" if cfg.run.device == "cuda" else "cpu", ray=cfg.run.ray,
                 retry_seconds=p.retry_seconds)
     evals: list[dict] = []  # {corpus, policy, seed, dir, summary}
 
@@ -470,8 +477,8 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
         name = f"prover-eval-{corpus}-{policy}" + ("" if seed is None else f"-s{seed}")
         edir = os.path.join(pdir, "evals", name[len("prover-eval-"):])
         ec = EvalConfig(baseline=None if policy == "learned" else policy, **ecfg)
-        inputs = {"checkpoint": inputs_ck(ck),  # jobs and retries do not change the results
-                  "config": {k: v for k, v in asdict(ec).items() if k not in ("jobs", "retry_seconds")}}
+        inputs = {"checkpoint": inputs_ck(ck),  # how the jobs are scheduled does not change the results
+                  "config": {k: v for k, v in asdict(ec).items() if k not in SCHEDULING}}
         s = man.done(name, inputs)
         if s is None:
             t0 = time.perf_counter()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli import emit
+from .cli import RAY_HELP, emit, ray_address
 
 
 def cmd_split(args) -> int:
@@ -24,6 +24,8 @@ def cmd_split(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Under torchrun every process runs this and they train together (DDP); rank 0 alone prints."""
+    from metamath.ddp import from_env
     from provers.train import TrainConfig, train_prover
 
     cfg = TrainConfig(seed=args.seed, device=args.device)
@@ -32,6 +34,8 @@ def cmd_train(args) -> int:
             setattr(cfg, k, getattr(args, k))
     m = train_prover(args.corpus, args.split, args.out, cfg, resume=args.resume,
                      progress=not args.json and sys.stderr.isatty())
+    if not from_env().main:
+        return 0
     last = m["history"][-1] if m["history"] else {}
 
     def text(d):
@@ -40,7 +44,8 @@ def cmd_train(args) -> int:
                 f"{d['train_theorems']} proofs, {len(d['history'])} epochs; valid relevance top-1 "
                 f"{v.get('relevance_top1', 0):.3f}, term top-1 {v.get('term_top1', 0):.3f}, value accuracy "
                 f"{v.get('value_accuracy', 0):.3f}; term pool covers "
-                f"{d['pool_coverage_valid']['coverage']:.1%} of the human terms on valid")
+                f"{d['pool_coverage_valid']['coverage']:.1%} of the human terms on valid"
+                + (f"; {d['world_size']} processes (DDP)" if d["world_size"] > 1 else ""))
     emit(args, m, text)
     return 0
 
@@ -50,7 +55,7 @@ def cmd_eval(args) -> int:
 
     cfg = EvalConfig(max_expansions=args.budget_expansions, max_seconds=args.budget_seconds,
                      baseline=args.baseline, part=args.part, jobs=args.jobs, limit=args.limit,
-                     device=args.device, retry_seconds=args.retry_timeouts or 0.0)
+                     device=args.device, retry_seconds=args.retry_timeouts or 0.0, ray=ray_address(args) or "")
     s = evaluate(args.checkpoint, args.out, cfg, split_path=args.split,
                  progress=not args.json and sys.stderr.isatty())
 
@@ -101,7 +106,7 @@ def add_prover_parser(add) -> None:
     p.add_argument("--dim", type=int)
     p.add_argument("--rounds", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--batch-size", type=int, help="steps per optimiser step (under torchrun: over all processes)")
 
     p = padd("eval", cmd_eval, "search for proofs of held-out theorems (resumable)")
     p.add_argument("--checkpoint", required=True)
@@ -111,7 +116,8 @@ def add_prover_parser(add) -> None:
     p.add_argument("--budget-seconds", type=float, default=60.0)
     p.add_argument("--baseline", choices=["uniform", "count"])
     p.add_argument("--part", choices=["test", "valid"], default="test")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="local processes (default 2)")
+    p.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (one search per theorem)")
     p.add_argument("--limit", type=int, help="only the first N theorems of the part")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--retry-timeouts", type=float, metavar="SECONDS",

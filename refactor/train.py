@@ -6,6 +6,16 @@ epoch: model, optimiser, RNG states; ``resume=True`` continues from it) and
 ``out/metrics.json`` (config, seed, per-epoch history, best, test metrics,
 throughput). Proof accuracy is REFACTOR's headline measure: the share of
 examples whose every node is classified right.
+
+Under ``torchrun`` (several processes) training is data-parallel
+(:mod:`metamath.ddp`): every rank draws the same epoch permutation, takes
+its share of each global batch of ``batch_size`` graphs, and backpropagates
+its summed node loss scaled by ``world / nodes in the global batch``, so
+DDP's gradient average is the single process's mean node loss; validation
+and test are shared out and their counts summed (integers: exact). With
+dropout each rank draws its own masks (seeded by seed, epoch and rank), so
+only a dropout-free preset equals the single-process run up to float
+error. Rank 0 writes the files.
 """
 from __future__ import annotations
 
@@ -16,8 +26,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
+from metamath.ddp import Ranks, session
 from metamath.write import atomic_path, write_json
 
 from .dataset import load_dataset
@@ -57,10 +70,15 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples
 
 
 @torch.no_grad()
-def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_size: int = 64) -> dict:
-    """Node and proof-level metrics; ``model=None`` is the all-negative baseline."""
+def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_size: int = 64,
+                   ranks: Ranks = Ranks()) -> dict:
+    """Node and proof-level metrics; ``model=None`` is the all-negative baseline.
+
+    ``ranks`` (under torchrun): each rank counts its share of ``dataset``; the counts are summed."""
     if model is not None:
         model.eval()
+    if ranks.distributed:
+        dataset = torch.utils.data.Subset(dataset, ranks.share(range(len(dataset))))
     tp = fp = fn = tn = exact = examples = 0
     for batch in DataLoader(dataset, batch_size=batch_size):
         batch = batch.to(device)
@@ -77,7 +95,26 @@ def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_
         wrong.index_add_(0, batch.batch, (pred != y).float())
         exact += int((wrong == 0).sum())
         examples += batch.num_graphs
+    if ranks.distributed:
+        c = ranks.sum({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "exact": exact, "examples": examples})
+        tp, fp, fn, tn, exact, examples = (c[k] for k in ("tp", "fp", "fn", "tn", "exact", "examples"))
     return metrics_from_counts(tp, fp, fn, tn, exact, examples)
+
+
+class NodeLoss(nn.Module):
+    """The node classifier's binary cross-entropy as a module's forward: what DDP wraps, so that it
+    sees the forward whose backward it synchronises (the classifier is its ``model``)."""
+
+    def __init__(self, model: ProofGNN, pos_weight: torch.Tensor | None):
+        super().__init__()
+        self.model = model
+        self.pos_weight = pos_weight
+
+    def forward(self, batch, reduction: str = "mean") -> torch.Tensor:
+        if batch is None:  # a rank without a share of a short last batch: zero, but on every parameter
+            return sum(p.sum() for p in self.model.parameters()) * 0.0
+        return F.binary_cross_entropy_with_logits(self.model(batch), batch.y, pos_weight=self.pos_weight,
+                                                  reduction=reduction)
 
 
 def _rank(m: dict) -> tuple:
@@ -120,8 +157,18 @@ def _sans_epochs(cfg: dict) -> dict:
 def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
           device: str | None = None, resume: bool = False, progress: bool = False,
           log=print) -> dict:
-    """Train, keep the best checkpoint on valid, evaluate it on test; return metrics."""
+    """Train, keep the best checkpoint on valid, evaluate it on test; return metrics.
+
+    Under ``torchrun`` every process calls this; they train one model together (DDP, see the module
+    docstring) and rank 0 writes ``out`` and logs."""
     dev = pick_device(device)
+    with session(dev.type) as ranks:
+        return _train(dataset_dir, out, model_cfg, train_cfg, ranks.device(dev.type), resume,
+                      progress and ranks.main, log if ranks.main else (lambda *a: None), ranks)
+
+
+def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig, dev: torch.device,
+           resume: bool, progress: bool, log, ranks: Ranks) -> dict:
     meta, vocab, splits = load_dataset(dataset_dir)
     os.makedirs(out, exist_ok=True)
     last_path = os.path.join(out, "last.pt")
@@ -151,31 +198,46 @@ def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainCo
         np.random.set_state(ck["rng"]["numpy"])
         log(f"resuming after epoch {ck['epoch'] + 1} of {train_cfg.epochs}")
     pos_weight = torch.tensor(train_cfg.pos_weight, device=dev) if train_cfg.pos_weight else None
+    loss_of = ranks.wrap(NodeLoss(model, pos_weight))
+    # under DDP a rank scales its loss by the nodes of the whole global batch: every graph's size, once
+    sizes = [g.num_nodes for g in train_set] if ranks.distributed else None
     loader_gen = torch.Generator().manual_seed(train_cfg.seed)
     t_train = 0.0
     seen = 0
     for epoch in range(start_epoch, train_cfg.epochs):
         loader_gen.manual_seed(train_cfg.seed * 1000 + epoch)
-        loader = DataLoader(train_set, batch_size=train_cfg.batch_size, shuffle=True, generator=loader_gen)
+        # the epoch's batches as indices; a loader over the graphs themselves draws the same permutation
+        batches = torch.utils.data.DataLoader(range(len(train_set)), batch_size=train_cfg.batch_size,
+                                              shuffle=True, generator=loader_gen, collate_fn=list)
+        if ranks.distributed:  # each rank its own dropout masks, reproducible on resume
+            torch.manual_seed((train_cfg.seed * 1000 + epoch) * ranks.world + ranks.rank)
         model.train()
         t0 = time.perf_counter()
         total = 0.0
-        it = loader
+        it = batches
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(loader, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", leave=False)
-        for batch in it:
-            batch = batch.to(dev)
+            it = tqdm(batches, desc=f"epoch {epoch + 1}/{train_cfg.epochs}", unit="batch", leave=False)
+        for idx in it:
+            mine = ranks.share(idx)
+            batch = Batch.from_data_list([train_set[i] for i in mine]).to(dev) if mine else None
             opt.zero_grad()
-            loss = F.binary_cross_entropy_with_logits(model(batch), batch.y, pos_weight=pos_weight)
-            loss.backward()
+            if ranks.distributed:  # DDP averages over ranks: together, the mean over the global batch's nodes
+                nodes = sum(sizes[i] for i in idx)
+                loss = loss_of(batch, reduction="sum")
+                (loss * (ranks.world / nodes)).backward()
+                total += float(loss.detach()) / nodes * len(idx)
+            else:
+                loss = loss_of(batch)
+                loss.backward()
+                total += float(loss.detach()) * batch.num_graphs
             opt.step()
-            total += float(loss.detach()) * batch.num_graphs
+        total = ranks.sum({"loss": total})["loss"]
         dt = time.perf_counter() - t0
         t_train += dt
         seen += len(train_set)
-        val = evaluate_model(model, splits["valid"], dev)
+        val = evaluate_model(model, splits["valid"], dev, ranks=ranks)
         rec = {"epoch": epoch + 1, "loss": round(total / len(train_set), 5), "seconds": round(dt, 2),
                "valid": val}
         history.append(rec)
@@ -185,29 +247,34 @@ def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainCo
         state = {"format": CHECKPOINT_FORMAT, "config": cfg, "dataset": os.path.abspath(dataset_dir),
                  "dataset_key": meta["key"], "model": model.state_dict(), "epoch": epoch,
                  "history": history, "best": best}
-        if improved:
+        if improved and ranks.main:
             _atomic_save(state, best_path)
         state.update(optimizer=opt.state_dict(), rng={"torch": torch.get_rng_state(),
                                                       "python": random.getstate(),
                                                       "numpy": np.random.get_state()})
-        _atomic_save(state, last_path)
+        if ranks.main:
+            _atomic_save(state, last_path)
         log(f"epoch {epoch + 1:>3}  loss {rec['loss']:.4f}  valid node acc {val['node_accuracy']:.3f}  "
             f"F1 {val['f1']:.3f}  proof acc {val['proof_accuracy']:.3f}  ({dt:.1f} s)"
             + ("  *" if improved else ""))
+    ranks.barrier()  # rank 0 has written the best checkpoint
     ck = load_checkpoint(best_path, dev)
     model.load_state_dict(ck["model"])
     result = {
-        "config": cfg, "seed": train_cfg.seed, "device": str(dev), "dataset": os.path.abspath(dataset_dir),
+        "config": cfg, "seed": train_cfg.seed, "device": str(dev), "world_size": ranks.world,
+        "dataset": os.path.abspath(dataset_dir),
         "train_examples": len(train_set), "best_epoch": ck["epoch"] + 1, "history": history,
-        "valid": evaluate_model(model, splits["valid"], dev),
-        "test": evaluate_model(model, splits["test"], dev),
-        "baseline_all_negative": {"valid": evaluate_model(None, splits["valid"], dev),
-                                  "test": evaluate_model(None, splits["test"], dev)},
+        "valid": evaluate_model(model, splits["valid"], dev, ranks=ranks),
+        "test": evaluate_model(model, splits["test"], dev, ranks=ranks),
+        "baseline_all_negative": {"valid": evaluate_model(None, splits["valid"], dev, ranks=ranks),
+                                  "test": evaluate_model(None, splits["test"], dev, ranks=ranks)},
         "train_seconds": round(t_train, 1),
         "examples_per_second": round(seen / t_train, 1) if t_train else None,
         "threads": torch.get_num_threads(),
     }
-    write_json(os.path.join(out, "metrics.json"), result)
+    if ranks.main:
+        write_json(os.path.join(out, "metrics.json"), result)
+    ranks.barrier()
     return result
 
 

@@ -19,9 +19,12 @@ against the full retrain with the same seed (``topk_drop``,
 
 Retraining is a batch of independent jobs: :func:`run_job` is one job (a
 spec in, a JSON-able result out); :func:`run_jobs` schedules them over
-local forked processes and writes each result to ``OUT/jobs/ID.json`` as it
-finishes, so an interrupted validation resumes where it stopped. Specs
-that would retrain alike share one job (:func:`share_retrains`).
+local forked processes, or with ``ray`` on a Ray cluster
+(:func:`metamath.parallel.imap_jobs`: the :class:`Context` and the queries
+go into the object store once and each actor keeps them), and writes each
+result to ``OUT/jobs/ID.json`` as it finishes, so an interrupted validation
+resumes where it stopped. Specs that would retrain alike share one job
+(:func:`share_retrains`).
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import numpy as np
 import torch
 
 from metamath import MMError
+from metamath.parallel import imap_jobs
 from metamath.write import write_json
 
 from ..model import ProverNet
@@ -134,16 +138,15 @@ def run_job(ctx: Context, queries: list, spec: dict, cfg: RetrainConfig) -> dict
     return out
 
 
-_STATE: dict = {}
-
-
-def _worker(spec: dict) -> dict:
-    return run_job(_STATE["ctx"], _STATE["queries"], spec, _STATE["cfg"])
+def _job(shared: tuple, spec: dict) -> dict:
+    ctx, queries, cfg = shared
+    return run_job(ctx, queries, spec, cfg)
 
 
 def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig, out: str, jobs: int = 1,
-             progress: bool = False) -> dict[str, dict]:
-    """Run the specs not finished in ``OUT/jobs`` (over ``jobs`` forked processes); id -> result."""
+             progress: bool = False, ray: str | None = None) -> dict[str, dict]:
+    """Run the specs not finished in ``OUT/jobs`` (over ``jobs`` forked processes, or on the Ray
+    cluster ``ray``); id -> result."""
     d = os.path.join(out, "jobs")
     os.makedirs(d, exist_ok=True)
     done: dict[str, dict] = {}
@@ -158,23 +161,12 @@ def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig,
             except (OSError, json.JSONDecodeError):
                 pass  # a cut file: the job runs again
     todo = [sp for sp in specs if sp["id"] not in done]
-    if todo:
-        _STATE.update(ctx=ctx, queries=queries, cfg=cfg)
-        if jobs > 1 and len(todo) > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(min(jobs, len(todo))) as pool:
-                it = pool.imap_unordered(_worker, todo)
-                for r in it:
-                    write_json(os.path.join(d, r["spec"]["id"] + ".json"), r)
-                    done[r["spec"]["id"]] = r
-        else:
-            for sp in todo:
-                r = _worker(sp)
-                write_json(os.path.join(d, sp["id"] + ".json"), r)
-                done[sp["id"]] = r
-                if progress:
-                    print(f"job {sp['id']} done", flush=True)
+    for sp, r in imap_jobs(_job, (ctx, queries, cfg), todo, jobs=min(jobs, len(todo)), min_parallel=0, chunk=1,
+                           ordered=False, ray=ray):
+        write_json(os.path.join(d, sp["id"] + ".json"), r)
+        done[sp["id"]] = r
+        if progress:
+            print(f"job {sp['id']} done", flush=True)
     return done
 
 
@@ -234,11 +226,12 @@ def _num(x: float) -> float | None:
 def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subsets: int = 8, seeds: int = 1,
              top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
              counterfactual: bool = True, progress: bool = False,
-             scores: dict[str, dict[str, list[float]]] | None = None) -> dict:
+             scores: dict[str, dict[str, list[float]]] | None = None, ray: str | None = None) -> dict:
     """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``.
 
     ``scores``: per method, theorem -> per query its group score, as :func:`.attribute.attribute`
-    returned them for the same checkpoint, evaluation and seed (reused instead of computed again)."""
+    returned them for the same checkpoint, evaluation and seed (reused instead of computed again);
+    ``ray``: a Ray address for the retraining jobs (None: local processes)."""
     cfg = cfg or RetrainConfig()
     for m in methods:
         if m not in METHODS:
@@ -284,7 +277,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
             for m in methods:
                 specs.append({"id": f"top-{m}-s{r}", "drop": tops[m], "seed": r, "prove": True})
     run, taken_from = share_retrains(specs)
-    done = run_jobs(ctx, queries, run, cfg, out, jobs, progress)
+    done = run_jobs(ctx, queries, run, cfg, out, jobs, progress, ray)
     res = {i: done[j] for i, j in taken_from.items()}
     measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
