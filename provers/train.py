@@ -8,7 +8,9 @@ slot's pool (when the pool holds it), and binary cross-entropy of the value
 not). ``DIR/checkpoint.pt`` keeps the best epoch on the validation loss,
 ``DIR/last.pt`` the latest (``--resume`` continues from it), and
 ``DIR/metrics.json`` the history. Every checkpoint names the corpus (hash)
-and split it was trained on.
+and split it was trained on, and holds its training segments (weights,
+learning rate and step count at the end of each of ``segments`` equal spans
+of the optimizer steps, :mod:`provers.segments`) for SOURCE attribution.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from metamath.write import atomic_path, write_json
 from .data import Step, build_steps, pool_coverage, training_theorems
 from .library import Library
 from .model import Namer, ProverNet, Vocab, tree_batch
+from .segments import SEGMENTS, for_checkpoint, resumed, segment_bounds, snapshot
 from .split import Split, load_split
 
 FORMAT = "mmrefactor-prover-1"
@@ -45,6 +48,8 @@ class TrainConfig:
     device: str = "cpu"
     #: CPU threads; one is fastest for these small ops on a shared 2-core machine (12x over two under load)
     threads: int = 1
+    #: training segments kept in checkpoints for SOURCE attribution (:mod:`provers.segments`)
+    segments: int = SEGMENTS
 
 
 class Encoder:
@@ -191,6 +196,9 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     history: list[dict] = []
     start, best = 0, math.inf
+    per_epoch = math.ceil(len(train) / cfg.batch_size)
+    bounds = segment_bounds(cfg.epochs * per_epoch, cfg.segments)
+    segments: list[dict] = []
     last = os.path.join(out, "last.pt")
     if resume and os.path.exists(last):
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -198,6 +206,8 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best_valid_loss"], ck["history"]
+        segments = resumed(ck, bounds)
+    step = start * per_epoch
     enc = Encoder(lib, net, vocab, device)
     hyp_cache: dict[str, list] = {}
 
@@ -231,6 +241,9 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
             opt.zero_grad()
             (loss / len(chunk)).backward()
             opt.step()
+            step += 1
+            if step in bounds:
+                segments.append(snapshot(net, opt, segments[-1]["end_step"] if segments else 0, step))
             for k, v in counts.items():
                 total[k] += v
         net.eval()
@@ -245,7 +258,7 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
                "train": _summary(total), "valid": _summary(vtotal)}
         history.append(row)
         state = {**meta, "model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                 "history": history, "best_valid_loss": best}
+                 "history": history, "best_valid_loss": best, "segments": for_checkpoint(segments, step, opt)}
         if row["valid"]["loss"] < best:
             best = state["best_valid_loss"] = row["valid"]["loss"]
             _save(state, os.path.join(out, "checkpoint.pt"))

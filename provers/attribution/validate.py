@@ -9,6 +9,10 @@ seeds). Per query, the Spearman correlation across subsets between the
 method's predicted output (the sum of the kept groups' scores) and the
 measured log-probability; reported: the mean over queries and a bootstrap
 95% interval over queries (``lds_mean``, ``lds_low``, ``lds_high``).
+``dtda`` predicts with its mean shift over seeds; its spread is checked the
+same way (``variance_lds``: predicted variance over its seeds' checkpoints
+without the dropped groups against the variance over the retraining seeds,
+so only with ``R >= 2``).
 
 **Counterfactual**: per seed, retrain without the ``k`` theorems a method
 ranks most helpful (its influence summed over queries) and without ``k``
@@ -28,7 +32,7 @@ import json
 import math
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -38,8 +42,8 @@ from metamath.write import write_json
 
 from ..model import ProverNet
 from ..train import Encoder, batch_loss
-from .attribute import Context, load_context, load_queries, query_logprobs, theorem_scores
-from .methods import METHODS
+from .attribute import Context, Options, check_methods, load_context, load_queries, method_scores, query_logprobs
+from .distributional import SeedSamples, variance
 
 
 RETRAIN_VERSION = "paired-1"  # in OUT/config.json: jobs of another retraining scheme are not reused
@@ -205,19 +209,37 @@ def bootstrap(values: list[float], seed: int = 0, n: int = 1000) -> tuple[float,
     return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def variance_lds(samples: SeedSamples, keeps: list[list[str]], theorems: list[str], res: dict, seeds: int,
+                 seed: int) -> dict:
+    """d-TDA's spread, checked like its mean: per query the Spearman correlation across subsets between
+    the predicted variance over seeds without the dropped groups and the variance measured over the
+    retraining seeds (NaN with one seed)."""
+    pred = np.array([variance(samples.without([t for t in theorems if t not in keep])) for keep in keeps])
+    if seeds < 2:
+        measured = np.full(pred.shape, math.nan)
+    else:
+        measured = np.array([variance(np.array([res[f"lds-{i}-s{r}"]["log_probs"] for r in range(seeds)]))
+                             for i in range(len(keeps))])
+    per_q = [math.nan if np.isnan(measured[:, q]).any() else spearman(pred[:, q], measured[:, q])
+             for q in range(pred.shape[1])]
+    mean, low, high = bootstrap(per_q, seed)
+    return {"lds_mean": _num(mean), "lds_low": _num(low), "lds_high": _num(high),
+            "queries_with_lds": int(sum(1 for x in per_q if not math.isnan(x)))}
+
+
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
 def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subsets: int = 8, seeds: int = 1,
              top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
-             counterfactual: bool = True, progress: bool = False) -> dict:
-    """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``."""
+             counterfactual: bool = True, progress: bool = False, opts: Options | None = None) -> dict:
+    """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``.
+    ``opts``: the methods' settings (its seed is ``seed``)."""
     cfg = cfg or RetrainConfig()
-    for m in methods:
-        if m not in METHODS:
-            raise MMError(f"unknown attribution method {m!r} ({', '.join(METHODS)})", "<options>")
+    opts = replace(opts or Options(), seed=seed)
     ctx = load_context(checkpoint)
+    check_methods(ctx, methods, opts)
     queries = load_queries(ctx, eval_dir)
     if not queries:
         raise MMError("the evaluation proved nothing: no query to attribute", eval_dir)
@@ -237,7 +259,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     q_steps = [s for _, s in queries]
     labels = [r["label"] for r, _ in queries]
     theorems = ctx.theorems
-    scores = {m: theorem_scores(ctx, m, q_steps, seed) for m in methods}
+    scores, samples = method_scores(ctx, methods, q_steps, opts)
     keeps = lds_subsets(theorems, subsets, seed)
     specs = [{"id": f"lds-{i}-s{r}", "drop": [t for t in theorems if t not in keep], "seed": r}
              for i, keep in enumerate(keeps) for r in range(seeds)]
@@ -258,7 +280,8 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
     report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,
               "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": asdict(cfg),
-              "training_steps": len(ctx.steps), "measured_log_probs": measured.tolist(), "methods": {}}
+              "training_steps": len(ctx.steps), "options": asdict(opts), "measured_log_probs": measured.tolist(),
+              "methods": {}}
     for m in methods:
         pred = np.array([[sum(scores[m][t][q] for t in keep) for q in range(len(labels))] for keep in keeps])
         per_q = [spearman(pred[:, q], measured[:, q]) for q in range(len(labels))]
@@ -272,6 +295,8 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
             rnd = [full[r] - len(res[f"random-s{r}"]["proved"]) for r in range(seeds)]
             row["counterfactual"] = {"topk_drop": float(np.mean(topd)), "random_drop": float(np.mean(rnd)),
                                      "topk": tops[m], "random": rand, "full_proved": full}
+        if m == "dtda":
+            row["variance_lds"] = variance_lds(samples, keeps, theorems, res, seeds, seed)
         report["methods"][m] = row
     write_json(os.path.join(out, "validation.json"), report)
     return report

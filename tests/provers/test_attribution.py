@@ -11,7 +11,12 @@ with torch.func (whole, and per layer); EK-FAC points where the explicit
 damped inverse of the Fisher's layer blocks points; scores do not depend on
 batch size; the query measurement's relevance part
 is what the search's own policy computes; validation plumbing resumes and
-is deterministic by seed.
+is deterministic by seed. SOURCE: one segment trained long is the damped
+influence function (exactly, in the full eigenbasis), a short one is
+``eta K`` x grad-dot, two segments equal the unrolling written with
+explicit matrix exponentials; training keeps its segments across a resume.
+d-TDA: its mean shift is the mean of the per-seed scores, an empty group
+moves nothing.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import random
 import pytest
 import torch
 
-from provers.attribution.attribute import load_context, load_queries, query_logprobs
+from provers.attribution.attribute import load_context, load_queries, query_logprobs, theorem_scores
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
@@ -308,3 +313,191 @@ def test_spearman():
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert spearman([1, 1, 1], [1, 2, 3]) != spearman([1, 1, 1], [1, 2, 3])  # NaN: constant side
+
+
+# ---------------------------------------------------------------- SOURCE
+
+
+def test_training_keeps_its_segments_and_a_resume_keeps_the_finished_ones(work, tmp_path):
+    from provers.segments import checkpoint_segments, segment_bounds
+
+    ck = torch.load(work["ck"], weights_only=False)
+    per_epoch = -(-len(work["ctx"].steps) // 32)
+    segs = checkpoint_segments(ck, work["ck"])
+    assert [s["end_step"] for s in segs] == [b for b in segment_bounds(2 * per_epoch, 3)
+                                             if b <= ck["epoch"] * per_epoch] + (
+        [] if ck["epoch"] * per_epoch in segment_bounds(2 * per_epoch, 3) else [ck["epoch"] * per_epoch])
+    assert sum(s["steps"] for s in segs) == ck["epoch"] * per_epoch
+    assert all(s["lr"] == 1e-3 and s["effective_lr"] > 0 for s in segs)
+    assert segs[-1]["model"] is ck["model"]
+    assert not all(torch.equal(segs[0]["model"][k], segs[-1]["model"][k]) for k in ck["model"])
+    # one epoch, then a resume to two: the finished segment is the one a straight run made
+    d = work["dir"]
+    corpus, split = work["ctx"].ck["corpus"], work["ctx"].ck["split"]
+    out = str(tmp_path / "resumed")
+    common = ["prover", "train", "--corpus", corpus, "--split", split, "--out", out, "--dim", "16", "--rounds", "1",
+              "--seed", "1", "--json"]
+    assert main(common + ["--epochs", "1"]) == 0
+    assert main(common + ["--epochs", "2", "--resume"]) == 0
+    straight = torch.load(os.path.join(os.path.dirname(work["ck"]), "last.pt"), weights_only=False)
+    again = torch.load(os.path.join(out, "last.pt"), weights_only=False)
+    assert [s["end_step"] for s in again["segments"]] == [s["end_step"] for s in straight["segments"]]
+    assert [s["end_step"] for s in straight["segments"]] == segment_bounds(2 * per_epoch, 3)
+    first = again["segments"][0]
+    assert first["end_step"] < per_epoch  # finished before the resume
+    assert all(torch.equal(first["model"][k], straight["segments"][0]["model"][k]) for k in ck["model"])
+    assert d.exists()
+
+
+def test_source_without_segments_is_refused(work, capsys):
+    ck = torch.load(work["ck"], weights_only=False)
+    del ck["segments"]
+    old = str(work["dir"] / "old-checkpoint.pt")
+    torch.save(ck, old)
+    assert main(["attribute", "--checkpoint", old, "--eval", work["eval"], "--method", "source"]) == 2
+    assert "no training segments" in capsys.readouterr().err
+
+
+def _segment(net, noise: float, seed: int):
+    """A copy of ``net`` with seeded Gaussian noise on its weights: another point of a trajectory."""
+    import copy
+
+    other = copy.deepcopy(net)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(noise * p.abs().mean() * torch.randn(p.shape, generator=g))
+    return ExampleNet(other)
+
+
+def _layer_sizes(en):
+    return [m.weight.numel() + (m.bias.numel() if m.bias is not None else 0) for _, m in linear_layers(en)]
+
+
+def test_source_limits_long_training_is_the_damped_influence_function_short_is_grad_dot(tiny):
+    from provers.attribution.source import source_scores
+
+    t = tiny
+    idx = list(range(len(t["train"])))
+    # one segment trained long: exp(-eta K (lam + delta)) = 0 wherever delta > 0
+    full = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="full")
+    want = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=None, blocks="layer")
+    assert torch.allclose(full, want, rtol=1e-5, atol=1e-7 * float(want.abs().max()))
+    # in the Kronecker eigenbasis: near the explicit layer blocks, nearer than grad-dot
+    kron = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="kron")
+    G = _func_grads(t["en"], t["ft"], t["train"], "loss")
+    Q = _func_grads(t["en"], t["fq"], t["queries"], "nll")
+    assert _cos(kron, want) > 0.9 and _cos(kron, want) > _cos(Q @ G.T, want)
+    # a short segment: eta K x grad-dot, whatever the basis
+    dot = grad_dot(t["en"], t["ft"], t["fq"], t["train"], t["queries"])
+    for basis in ("kron", "full"):
+        short = source_scores([(t["en"], 1e-6)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis=basis)
+        assert torch.allclose(short / 1e-6, dot, rtol=1e-3, atol=1e-4 * float(dot.abs().max()))
+    # only the members asked for, in their order
+    sub = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], [5, 2], t["queries"], basis="full")
+    assert torch.allclose(sub, full[:, [5, 2]], rtol=1e-6, atol=1e-9 * float(want.abs().max()))
+
+
+def test_source_two_segments_equal_the_explicit_unrolling(tiny):
+    """Written with matrix exponentials of each layer's damped Fisher block at each segment's weights:
+    score = sum_l grad m(q)^T S_2 ... S_{l+1} (I - S_l) (F_l + delta_l)^-1 g_l(z)."""
+    from provers.attribution.source import source_scores
+
+    t = tiny
+    segs = [_segment(t["net"], 0.3, 1), t["en"]]
+    Gs = [_func_grads(en, t["ft"], t["train"], "loss") for en in segs]
+    Q = _func_grads(segs[-1], t["fq"], t["queries"], "nll")
+    sizes = _layer_sizes(t["en"])
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    scale = max(float((Gs[1][:, a:b] ** 2).sum(1).mean()) / (b - a) for a, b in zip(bounds, bounds[1:]))
+    eta_k = [2.0 / scale, 0.5 / scale]  # eta K x the largest mean eigenvalue of a layer ~ 1: neither limit
+    want = torch.zeros(Q.shape[0], Gs[0].shape[0], dtype=torch.float64)
+    o = 0
+    for n in sizes:
+        w = Q[:, o : o + n].T  # [n, queries]
+        for l in (1, 0):
+            g = Gs[l][:, o : o + n]
+            F = g.T @ g / len(g)
+            A = F + 0.1 * float(torch.trace(F)) / n * torch.eye(n, dtype=torch.float64)
+            S = torch.linalg.matrix_exp(-eta_k[l] * A)
+            want += ((torch.eye(n, dtype=torch.float64) - S) @ torch.linalg.solve(A, w)).T @ g.T
+            w = S @ w
+        o += n
+    idx = list(range(len(t["train"])))
+    got = source_scores(list(zip(segs, eta_k)), t["ft"], t["fq"], t["train"], idx, t["queries"], basis="full")
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-7 * float(want.abs().max()))
+    # the order of the segments matters
+    swapped = source_scores([(segs[0], eta_k[1]), (segs[1], eta_k[0])], t["ft"], t["fq"], t["train"], idx,
+                            t["queries"], basis="full")
+    assert not torch.allclose(swapped, want, rtol=1e-3)
+    # Kronecker basis: two stationary segments of K1 and K2 steps are one of K1 + K2
+    two = source_scores([(t["en"], eta_k[0]), (t["en"], eta_k[1])], t["ft"], t["fq"], t["train"], idx,
+                        t["queries"], basis="kron")
+    one = source_scores([(t["en"], sum(eta_k))], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="kron")
+    assert torch.allclose(two, one, rtol=1e-6, atol=1e-9 * float(one.abs().max()))
+
+
+# ---------------------------------------------------------------- d-TDA
+
+
+@pytest.fixture(scope="module")
+def seed2(work):
+    """The same training as ``work``'s with another seed: d-TDA's second sample."""
+    out = str(work["dir"] / "model-s2")
+    ctx = work["ctx"]
+    assert main(["prover", "train", "--corpus", ctx.ck["corpus"], "--split", ctx.ck["split"], "--out", out,
+                 "--epochs", "2", "--dim", "16", "--rounds", "1", "--seed", "2", "--json"]) == 0
+    return os.path.join(out, "checkpoint.pt")
+
+
+def test_dtda_mean_shift_is_the_mean_of_the_seeds_scores_and_an_empty_group_moves_nothing(work, seed2):
+    import numpy as np
+
+    from provers.attribution.context import load_seed_context
+    from provers.attribution.distributional import seed_samples
+
+    ctx = work["ctx"]
+    queries = [s for _, s in work["queries"]]
+    other = load_seed_context(ctx, seed2)
+    assert other.ck["config"]["seed"] == 2 and other.steps != ctx.steps  # its own value negatives
+    for c in (ctx, other):
+        c.groups = dict(c.groups, nothing=[])
+    try:
+        samples = seed_samples([ctx, other], queries, lambda c: theorem_scores(c, "grad-dot", queries))
+    finally:
+        for c in (ctx, other):
+            del c.groups["nothing"]
+    alone = [theorem_scores(load_context(p), "grad-dot", queries) for p in (work["ck"], seed2)]
+    stats = samples.per_theorem()
+    y = samples.log_probs
+    assert np.allclose(y[0], query_logprobs(ctx, queries)) and not np.allclose(y[0], y[1])
+    for t in ctx.theorems:
+        assert np.allclose(stats["mean"][t], (np.array(alone[0][t]) + np.array(alone[1][t])) / 2)
+        y0 = y - np.array([alone[0][t], alone[1][t]])
+        assert np.allclose(stats["variance"][t], (y[0] - y[1]) ** 2 / 2 - (y0[0] - y0[1]) ** 2 / 2)
+        assert np.allclose(stats["wasserstein"][t],
+                           np.abs(np.sort(y, axis=0) - np.sort(y0, axis=0)).mean(0))
+    assert all(v == 0.0 for k in stats for v in stats[k]["nothing"])
+    assert any(abs(v) > 0 for t in ctx.theorems for v in stats["wasserstein"][t])
+
+
+def test_cli_source_and_dtda_columns_and_bad_input(work, seed2, capsys):
+    args = ["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "source", "dtda",
+            "--dtda-base", "grad-dot"]
+    assert main(args + ["--seed-checkpoints", seed2, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["dtda"]["seeds"] == [1, 2] and r["dtda"]["base"] == "grad-dot"
+    assert sum(s["steps"] for s in r["source"]["segments"]) > 0
+    for row in r["theorems"]:
+        assert set(row["dtda"]) == {"mean", "variance", "wasserstein"}
+        assert row["dtda"]["mean"] == pytest.approx(row["influence"]["dtda"])
+        assert row["dtda"]["wasserstein"] >= 0
+        assert row["influence"]["source"] == pytest.approx(sum(r["scores"]["source"][row["theorem"]]))
+    assert main(["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "dtda", "grad-dot",
+                 "--dtda-base", "grad-dot", "--seed-checkpoints", seed2]) == 0
+    text = capsys.readouterr().out
+    assert "dtda var" in text and "dtda W1" in text and "seeds 1, 2" in text
+    assert main(args) == 2
+    assert "--seed-checkpoints" in capsys.readouterr().err
+    assert main(args + ["--seed-checkpoints", work["ck"]]) == 2  # the same seed twice
+    assert "different training seeds" in capsys.readouterr().err
