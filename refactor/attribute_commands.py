@@ -70,9 +70,11 @@ def cmd_validate(args) -> int:
 
     _need(args, "checkpoint", "eval", "out")
     cfg = RetrainConfig()
-    for k in ("epochs", "dim", "rounds", "budget_expansions"):
+    for k in ("epochs", "dim", "rounds"):
         if getattr(args, k) is not None:
-            setattr(cfg, k, getattr(args, k))
+            setattr(cfg.train, k, getattr(args, k))
+    if args.budget_expansions is not None:
+        cfg.budget_expansions = args.budget_expansions
     r = validate(args.checkpoint, args.eval, args.method, args.out, subsets=args.subsets, seeds=args.seeds,
                  top_k=args.top_k, seed=args.seed, cfg=cfg, jobs=args.jobs,
                  counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty(),

@@ -111,7 +111,7 @@ def method_scores(ctx: Context, methods: list[str], queries: list[list[Step]], o
             for c in ctxs[1:]:
                 checkpoint_segments(c.ck, c.checkpoint)
     out, samples = {}, None
-    for m in methods:
+    for m in sorted(methods, key=lambda m: m == "dtda"):  # dtda last: it reuses its base's scores
         if m == "dtda":
             base = out.get(opts.dtda_base)
             samples = seed_samples(ctxs, queries, lambda c: base if c is ctx and base is not None
@@ -119,7 +119,7 @@ def method_scores(ctx: Context, methods: list[str], queries: list[list[Step]], o
             out[m] = samples.per_theorem()["mean"]
         else:
             out[m] = single(ctx, m)
-    return out, samples
+    return {m: out[m] for m in methods}, samples
 
 
 def attribute(checkpoint: str, eval_dir: str, methods: list[str], seed: int = 0, top: int = 5,

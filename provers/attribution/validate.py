@@ -32,7 +32,7 @@ import json
 import math
 import os
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from metamath import MMError
 from metamath.write import write_json
 
 from ..model import ProverNet
-from ..train import Encoder, batch_loss
+from ..train import Encoder, TrainConfig, batch_loss
 from .attribute import Context, Options, check_methods, load_context, load_queries, method_scores, query_logprobs
 from .distributional import SeedSamples, variance
 
@@ -49,19 +49,27 @@ from .distributional import SeedSamples, variance
 RETRAIN_VERSION = "paired-1"  # in OUT/config.json: jobs of another retraining scheme are not reused
 
 
+#: the training settings a retraining job's result depends on, with the search budgets: OUT/config.json
+TRAINED = ("epochs", "dim", "rounds", "lr", "weight_decay", "batch_size", "max_applicable")
+
+
+def tiny_preset() -> TrainConfig:
+    return TrainConfig(epochs=2, dim=16, rounds=1)
+
+
 @dataclass
 class RetrainConfig:
-    """The tiny preset: what each retraining job trains."""
+    """What each retraining job trains (``train``, the tiny preset; its seed is the job's) and the
+    counterfactual's search budget."""
 
-    epochs: int = 2
-    dim: int = 16
-    rounds: int = 1
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    max_applicable: int = 64
-    budget_expansions: int = 32   # counterfactual search budget
+    train: TrainConfig = field(default_factory=tiny_preset)
+    budget_expansions: int = 32
     budget_seconds: float = 20.0
+
+    def key(self) -> dict:
+        """The settings that decide the jobs' results, flat."""
+        return {**{k: getattr(self.train, k) for k in TRAINED}, "budget_expansions": self.budget_expansions,
+                "budget_seconds": self.budget_seconds}
 
 
 def dropped_steps(ctx: Context, drop) -> set[int]:
@@ -79,23 +87,24 @@ def retrain(ctx: Context, drop, seed: int, cfg: RetrainConfig) -> ProverNet:
     torch.set_num_threads(1)
     gone = dropped_steps(ctx, drop)
     torch.manual_seed(seed)
-    net = ProverNet(len(ctx.vocab.labels), cfg.dim, cfg.rounds)
+    tc = cfg.train
+    net = ProverNet(len(ctx.vocab.labels), tc.dim, tc.rounds)
     enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     from .batch import Featurizer
 
     hyps_of = Featurizer(enc).hyps_of
     rng = random.Random(seed)
     n = len(ctx.steps)
-    for epoch in range(cfg.epochs):
+    for epoch in range(tc.epochs):
         net.train()
         order = list(range(n))
         rng.shuffle(order)
-        for b in range(0, n, cfg.batch_size):
-            chunk = [ctx.steps[i] for i in order[b : b + cfg.batch_size] if i not in gone]
+        for b in range(0, n, tc.batch_size):
+            chunk = [ctx.steps[i] for i in order[b : b + tc.batch_size] if i not in gone]
             if not chunk:
                 continue
-            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), cfg.max_applicable, hyps_of)
+            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), tc.max_applicable, hyps_of)
             opt.zero_grad()
             (loss / len(chunk)).backward()
             opt.step()
@@ -247,7 +256,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
         raise MMError(f"{len(ctx.theorems)} extracted theorem(s): group validation needs at least 2",
                       ctx.ck["corpus"])
     os.makedirs(out, exist_ok=True)
-    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": asdict(cfg),
+    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": cfg.key(),
            "retrain": RETRAIN_VERSION}
     kp = os.path.join(out, "config.json")
     if os.path.exists(kp):
@@ -279,7 +288,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
     report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,
-              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": asdict(cfg),
+              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": cfg.key(),
               "training_steps": len(ctx.steps), "options": asdict(opts), "measured_log_probs": measured.tolist(),
               "methods": {}}
     for m in methods:

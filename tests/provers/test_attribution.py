@@ -32,7 +32,7 @@ from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, e
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
 from provers.attribution.validate import RetrainConfig, retrain, spearman
-from provers.train import Encoder, batch_loss
+from provers.train import Encoder, TrainConfig, batch_loss
 from refactor.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -66,7 +66,7 @@ def work(tmp_path_factory):
 def tiny(work):
     """A dim-4 prover trained one epoch on the same steps: small enough for explicit curvature matrices."""
     ctx = work["ctx"]
-    net = retrain(ctx, [], 0, RetrainConfig(epochs=1, dim=4, rounds=1))
+    net = retrain(ctx, [], 0, RetrainConfig(TrainConfig(epochs=1, dim=4, rounds=1)))
     enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
     rng = random.Random(0)
     # at most 64 candidates: batch_loss's own capping draws from its rng, ours is seeded by the step
@@ -501,3 +501,41 @@ def test_cli_source_and_dtda_columns_and_bad_input(work, seed2, capsys):
     assert "--seed-checkpoints" in capsys.readouterr().err
     assert main(args + ["--seed-checkpoints", work["ck"]]) == 2  # the same seed twice
     assert "different training seeds" in capsys.readouterr().err
+
+
+def test_validate_runs_source_and_dtda(work, seed2, capsys):
+    out = str(work["dir"] / "val-new")
+    args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "source", "dtda",
+            "--seed-checkpoints", seed2, "--dtda-base", "grad-dot", "--subsets", "2", "--seeds", "1", "--top-k", "1",
+            "--epochs", "1", "--budget-expansions", "8", "--jobs", "2", "--out", out, "--json"]
+    assert main(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    for m in ("source", "dtda"):
+        assert set(r[m]) >= {"lds_mean", "lds_low", "lds_high", "counterfactual"}
+    assert r["dtda"]["variance_lds"]["lds_mean"] is None  # one retraining seed: no measured spread
+    full = json.load(open(os.path.join(out, "validation.json")))
+    assert full["options"]["seed_checkpoints"] == [seed2] and full["options"]["dtda_base"] == "grad-dot"
+    assert {"top-source-s0.json", "top-dtda-s0.json"} <= set(os.listdir(os.path.join(out, "jobs")))
+
+
+def test_variance_lds_follows_the_predicted_spread():
+    import numpy as np
+
+    from provers.attribution.distributional import SeedSamples
+    from provers.attribution.validate import variance_lds
+
+    # two seeds, one query; theorem a moves seed 0 only, b moves both alike: dropping a changes the spread
+    samples = SeedSamples(["x", "y"], [0, 1], np.array([[0.0], [1.0]]),
+                          [{"a": [1.0], "b": [0.5], "c": [0.0]}, {"a": [0.0], "b": [0.5], "c": [0.0]}])
+    keeps = [["a", "b"], ["b", "c"], ["a", "c"], ["c"]]
+    pred = [float(np.var(samples.without([t for t in "abc" if t not in k]), ddof=1)) for k in keeps]
+    assert len(set(pred)) == 2  # dropping a spreads the seeds apart (0 and 1 become -1 and 1)
+
+    def res(spreads):
+        return {f"lds-{i}-s{r}": {"log_probs": [(-1) ** r * (v / 2) ** 0.5]} for i, v in enumerate(spreads)
+                for r in range(2)}
+
+    assert variance_lds(samples, keeps, list("abc"), res(pred), 2, 0)["lds_mean"] == pytest.approx(1.0)
+    flipped = [max(pred) + min(pred) - p for p in pred]
+    assert variance_lds(samples, keeps, list("abc"), res(flipped), 2, 0)["lds_mean"] == pytest.approx(-1.0)
+    assert variance_lds(samples, keeps, list("abc"), res(pred), 1, 0)["lds_mean"] is None
