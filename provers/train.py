@@ -9,8 +9,8 @@ not). ``DIR/checkpoint.pt`` keeps the best epoch on the validation loss,
 ``DIR/last.pt`` the latest (``--resume`` continues from it), and
 ``DIR/metrics.json`` the history. Every checkpoint names the corpus (hash)
 and split it was trained on, and holds its training segments (weights,
-learning rate and step count at the end of each of ``segments`` equal spans
-of the optimizer steps, :mod:`provers.segments`) for SOURCE attribution.
+learning rate and step count at the end of each of 3 equal spans of the
+optimizer steps, :mod:`provers.segments`) for SOURCE attribution.
 """
 from __future__ import annotations
 
@@ -48,8 +48,6 @@ class TrainConfig:
     device: str = "cpu"
     #: CPU threads; one is fastest for these small ops on a shared 2-core machine (12x over two under load)
     threads: int = 1
-    #: training segments kept in checkpoints for SOURCE attribution (:mod:`provers.segments`)
-    segments: int = SEGMENTS
 
 
 class Encoder:
@@ -177,8 +175,9 @@ def load_corpus(path: str) -> tuple[Database, Library]:
 
 
 def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool = False,
-                 progress: bool = True) -> dict:
-    """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics."""
+                 progress: bool = True, segments: int = SEGMENTS) -> dict:
+    """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics.
+    ``segments``: how many training segments checkpoints keep (not in ``cfg``: it changes no weight)."""
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     if device.type == "cpu":
@@ -197,8 +196,8 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
     history: list[dict] = []
     start, best = 0, math.inf
     per_epoch = math.ceil(len(train) / cfg.batch_size)
-    bounds = segment_bounds(cfg.epochs * per_epoch, cfg.segments)
-    segments: list[dict] = []
+    bounds = segment_bounds(cfg.epochs * per_epoch, segments)
+    done: list[dict] = []
     last = os.path.join(out, "last.pt")
     if resume and os.path.exists(last):
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -206,7 +205,7 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start, best, history = ck["epoch"], ck["best_valid_loss"], ck["history"]
-        segments = resumed(ck, bounds)
+        done = resumed(ck, bounds)
     step = start * per_epoch
     enc = Encoder(lib, net, vocab, device)
     hyp_cache: dict[str, list] = {}
@@ -243,7 +242,7 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
             opt.step()
             step += 1
             if step in bounds:
-                segments.append(snapshot(net, opt, segments[-1]["end_step"] if segments else 0, step))
+                done.append(snapshot(net, opt, done[-1]["end_step"] if done else 0, step))
             for k, v in counts.items():
                 total[k] += v
         net.eval()
@@ -258,7 +257,7 @@ def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resum
                "train": _summary(total), "valid": _summary(vtotal)}
         history.append(row)
         state = {**meta, "model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                 "history": history, "best_valid_loss": best, "segments": for_checkpoint(segments, step, opt)}
+                 "history": history, "best_valid_loss": best, "segments": for_checkpoint(done, step, opt)}
         if row["valid"]["loss"] < best:
             best = state["best_valid_loss"] = row["valid"]["loss"]
             _save(state, os.path.join(out, "checkpoint.pt"))

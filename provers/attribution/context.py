@@ -101,7 +101,7 @@ def query_logprobs(ctx: Context, queries: list[list[Step]], net: ProverNet | Non
 
 
 #: config fields that may differ between seeds of one training (d-TDA's samples)
-SEED_FREE = ("seed", "device", "threads", "segments")
+SEED_FREE = ("seed", "device", "threads")
 
 
 def load_seed_context(ctx: Context, checkpoint: str) -> Context:

@@ -13,7 +13,8 @@ The two sample sets are compared per query:
 * ``mean``: ``mean_r s_r``, the mean shift (what the group adds to the
   expected log-probability; the score ``dtda`` ranks by and the LDS uses);
 * ``variance``: ``Var(with) - Var(without)`` (sample variances over seeds):
-  positive = the group made the outcome spread more across seeds;
+  positive = the group made the outcome spread more across seeds (the
+  paper's "variance increase" on removal, with the sign of the other scores);
 * ``wasserstein``: the Wasserstein-1 distance between the two sample sets.
 
 With one seed the spread is not defined; at least two checkpoints are needed.

@@ -539,3 +539,26 @@ def test_variance_lds_follows_the_predicted_spread():
     flipped = [max(pred) + min(pred) - p for p in pred]
     assert variance_lds(samples, keeps, list("abc"), res(flipped), 2, 0)["lds_mean"] == pytest.approx(-1.0)
     assert variance_lds(samples, keeps, list("abc"), res(pred), 1, 0)["lds_mean"] is None
+
+
+def test_segment_bounds_and_adams_effective_learning_rate():
+    from provers.segments import adam_effective_lr, segment_bounds
+
+    assert segment_bounds(50, 3) == [17, 33, 50] and segment_bounds(2, 3) == [1, 2] and segment_bounds(0, 3) == []
+    # gradients of one magnitude c: Adam's first step is lr x sign(g), an SGD step of lr / c
+    p = torch.nn.Parameter(torch.zeros(6))
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.0)
+    assert adam_effective_lr(opt) == 1e-3  # no moments yet: the nominal rate
+    g = torch.tensor([0.5, -0.5, 0.5, 0.5, -0.5, -0.5])
+    p.grad = g.clone()
+    opt.step()
+    eff = adam_effective_lr(opt)
+    assert eff == pytest.approx(1e-3 / 0.5, rel=1e-6)
+    assert torch.allclose(p.detach(), -eff * g, rtol=1e-5)
+    # mixed magnitudes: the rate weighs each parameter by its second moment
+    p.grad = torch.tensor([2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    q = torch.nn.Parameter(torch.zeros(1))
+    opt2 = torch.optim.AdamW([q, p], lr=1.0, weight_decay=0.0)
+    q.grad = torch.tensor([1.0])
+    opt2.step()
+    assert adam_effective_lr(opt2) == pytest.approx((1 + 2) / (1 + 4), rel=1e-6)
