@@ -131,10 +131,21 @@ def run_job(ctx: Context, queries: list, spec: dict, cfg: RetrainConfig) -> dict
     and with ``spec["prove"]`` the queries a search now proves."""
     net = retrain(ctx, spec["drop"], spec["seed"], cfg)
     out = {"spec": spec, "dropped_steps": len(dropped_steps(ctx, spec["drop"])),
-           "log_probs": query_logprobs(ctx, [s for _, s in queries], net)}
+           "queries": [r["label"] for r, _ in queries], "log_probs": query_logprobs(ctx, [s for _, s in queries], net)}
     if spec.get("prove"):
         out["proved"] = prove(ctx, net, [r["label"] for r, _ in queries], cfg)
     return out
+
+
+def _aligned(result: dict, labels: list[str]) -> dict | None:
+    """A finished job's result with its log-probabilities in the order of ``labels`` (an evaluation run
+    again may list its proofs in another order); None when it measured other queries, or did not say
+    which (then it runs again)."""
+    have = result.get("queries")
+    if have is None or sorted(have) != sorted(labels) or len(set(have)) != len(have):
+        return None
+    at = {l: i for i, l in enumerate(have)}
+    return dict(result, queries=list(labels), log_probs=[result["log_probs"][at[l]] for l in labels])
 
 
 _STATE: dict = {}
@@ -149,6 +160,7 @@ def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig,
     """Run the specs not finished in ``OUT/jobs`` (over ``jobs`` forked processes); id -> result."""
     d = os.path.join(out, "jobs")
     os.makedirs(d, exist_ok=True)
+    labels = [r["label"] for r, _ in queries]
     done: dict[str, dict] = {}
     for sp in specs:
         p = os.path.join(d, sp["id"] + ".json")
@@ -156,10 +168,11 @@ def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig,
             try:
                 with open(p) as fh:
                     r = json.load(fh)
-                if r.get("spec") == sp:
-                    done[sp["id"]] = r
             except (OSError, json.JSONDecodeError):
-                pass  # a cut file: the job runs again
+                continue  # a cut file: the job runs again
+            r = _aligned(r, labels)
+            if r is not None and r.get("spec") == sp:
+                done[sp["id"]] = r
     todo = [sp for sp in specs if sp["id"] not in done]
     if todo:
         _STATE.update(ctx=ctx, queries=queries, cfg=cfg)

@@ -304,6 +304,19 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
     again = json.load(open(os.path.join(out, "jobs", "lds-1-s0.json")))
     assert again["log_probs"] == job["log_probs"]
     assert all(os.path.getmtime(os.path.join(out, "jobs", j)) == t for j, t in before.items())
+    # a job's log-probabilities go with its query labels: listed in another order they are put back in order;
+    # a result that does not name its queries is measured again
+    p0 = os.path.join(out, "jobs", "lds-0-s0.json")
+    j0 = json.load(open(p0))
+    json.dump(dict(j0, queries=j0["queries"][::-1], log_probs=j0["log_probs"][::-1]), open(p0, "w"))
+    p2 = os.path.join(out, "jobs", "lds-2-s0.json")
+    j2 = json.load(open(p2))
+    json.dump({k: v for k, v in j2.items() if k != "queries"}, open(p2, "w"))
+    t0, t2 = os.path.getmtime(p0), os.path.getmtime(p2)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == r
+    assert os.path.getmtime(p0) == t0 and os.path.getmtime(p2) > t2
+    assert json.load(open(p2))["queries"] == [rec["label"] for rec, _ in work["queries"]]
     # other settings in the same directory are refused
     assert main(args[:-3] + ["--epochs", "2", "--out", out]) == 2
     assert "other settings" in capsys.readouterr().err
