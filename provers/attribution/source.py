@@ -34,6 +34,8 @@ from .methods import DAMPING, featurized, layer_grads
 
 #: per-example gradients of all training steps are held in memory up to this many numbers (else computed twice)
 CACHE_NUMBERS = 1 << 25
+#: training steps featurized once for all segments up to this many (about 40 kB each; else once per pass)
+CACHE_STEPS = 10_000
 
 
 def _kept(eta_k: float):
@@ -65,7 +67,7 @@ def source_scores(segments: list[tuple[ExampleNet, float]], fz_train: Featurizer
     w = _stack(list(layer_grads(segments[-1][0], fz_query, queries, "nll")))  # grad m(q) per layer
     n_params = sum(x[0].numel() for x in w)
     keep = len(fit) * n_params <= CACHE_NUMBERS
-    batches = featurized(fz_train, fit)  # the same at every segment's weights
+    batches = featurized(fz_train, fit) if len(fit) <= CACHE_STEPS else None  # the same at every segment
     member_batches = None if keep else featurized(fz_train, [fit[i] for i in idx])
     scores = torch.zeros(len(queries), len(idx), dtype=torch.float64)
     for en, eta_k in reversed(segments):

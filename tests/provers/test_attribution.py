@@ -273,7 +273,7 @@ def test_cli_attribute_table_and_bad_input(work, capsys):
     assert "evaluation" in capsys.readouterr().err
 
 
-def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
+def test_validate_plumbing_resumes_and_is_deterministic(work, seed2, capsys):
     out = str(work["dir"] / "val")
     args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "grad-dot",
             "random", "--subsets", "4", "--seeds", "1", "--top-k", "2", "--epochs", "1", "--budget-expansions",
@@ -317,6 +317,17 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
     assert json.loads(capsys.readouterr().out) == r
     assert os.path.getmtime(p0) == t0 and os.path.getmtime(p2) > t2
     assert json.load(open(p2))["queries"] == [rec["label"] for rec, _ in work["queries"]]
+    # source and dtda in the same directory: only their counterfactual jobs are new
+    i = args.index("random")
+    assert main(args[:i] + ["source", "dtda", "--seed-checkpoints", seed2, "--dtda-base", "grad-dot"] + args[i + 1:]) == 0
+    r2 = json.loads(capsys.readouterr().out)
+    for m in ("grad-dot", "source", "dtda"):
+        assert set(r2[m]) >= {"lds_mean", "lds_low", "lds_high", "counterfactual"}
+    assert r2["grad-dot"] == r["grad-dot"]
+    assert r2["dtda"]["variance_lds"]["lds_mean"] is None  # one retraining seed: no measured spread
+    assert sorted(os.listdir(os.path.join(out, "jobs"))) == sorted(jobs + ["top-source-s0.json", "top-dtda-s0.json"])
+    full = json.load(open(os.path.join(out, "validation.json")))
+    assert full["options"]["seed_checkpoints"] == [seed2] and full["options"]["dtda_base"] == "grad-dot"
     # other settings in the same directory are refused
     assert main(args[:-3] + ["--epochs", "2", "--out", out]) == 2
     assert "other settings" in capsys.readouterr().err
@@ -514,21 +525,6 @@ def test_cli_source_and_dtda_columns_and_bad_input(work, seed2, capsys):
     assert "--seed-checkpoints" in capsys.readouterr().err
     assert main(args + ["--seed-checkpoints", work["ck"]]) == 2  # the same seed twice
     assert "different training seeds" in capsys.readouterr().err
-
-
-def test_validate_runs_source_and_dtda(work, seed2, capsys):
-    out = str(work["dir"] / "val-new")
-    args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "source", "dtda",
-            "--seed-checkpoints", seed2, "--dtda-base", "grad-dot", "--subsets", "2", "--seeds", "1", "--top-k", "1",
-            "--epochs", "1", "--budget-expansions", "8", "--jobs", "2", "--out", out, "--json"]
-    assert main(args) == 0
-    r = json.loads(capsys.readouterr().out)
-    for m in ("source", "dtda"):
-        assert set(r[m]) >= {"lds_mean", "lds_low", "lds_high", "counterfactual"}
-    assert r["dtda"]["variance_lds"]["lds_mean"] is None  # one retraining seed: no measured spread
-    full = json.load(open(os.path.join(out, "validation.json")))
-    assert full["options"]["seed_checkpoints"] == [seed2] and full["options"]["dtda_base"] == "grad-dot"
-    assert {"top-source-s0.json", "top-dtda-s0.json"} <= set(os.listdir(os.path.join(out, "jobs")))
 
 
 def test_variance_lds_follows_the_predicted_spread():
