@@ -52,8 +52,8 @@ def cmd_attribute(args) -> int:
             lines.append(f"source: {len(d['source']['segments'])} training segments ({segs}; Adam's effective lr)")
         if "dtda" in d:
             lines.append(f"dtda: {d['dtda']['base']} on seeds {', '.join(map(str, d['dtda']['seeds']))}; mean and "
-                         "variance shift of the log-probability over seeds, W1 between the seed samples with and "
-                         "without the group (sums over queries)")
+                         "variance shift of the log-probability (nats) over seeds, W1 between the seed samples with "
+                         "and without the group (sums over queries)")
         lines.append("")
         for q in d["per_query"]:
             tops = "; ".join(f"{m}: " + ", ".join(t for t, _ in q["top"][m]) for m in ms)

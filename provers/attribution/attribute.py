@@ -26,8 +26,8 @@ from .distributional import STATS, SeedSamples, check_seeds, seed_samples
 from .groups import direct_uses
 from .methods import DTDA_BASES, METHODS, grad_dot, grad_proj, group_scores, random_scores
 
-__all__ = ["Context", "Options", "attribute", "load_context", "load_queries", "method_scores", "query_logprobs",
-           "step_scores", "theorem_scores"]
+__all__ = ["Context", "Options", "attribute", "load_context", "load_queries", "method_scores", "nats_per_score",
+           "query_logprobs", "step_scores", "theorem_scores"]
 
 
 @dataclass
@@ -94,6 +94,22 @@ def theorem_scores(ctx: Context, method: str, queries: list[list[Step]], seed: i
     return group_scores(s, {t: [col[i] for i in idx] for t, idx in ctx.groups.items()})
 
 
+def nats_per_score(ctx: Context, method: str) -> float:
+    """The change of a query's log-probability that one unit of ``method``'s score predicts when the
+    step is removed. The training loss is the mean over the ``N`` training steps, so for the influence
+    functions (``grad-proj``, ``ekfac``: the damped Fisher of the mean loss) and for ``source`` it is
+    ``1/N``; ``grad-dot`` is TracIn over the whole run, ``eta K / N`` with ``eta K`` summed over the
+    checkpoint's segments (Adam's effective rate; without segments the nominal rate times the steps,
+    which under Adam is far too small). Used by ``dtda`` to put its predictions on the samples' scale."""
+    n = len(ctx.steps)
+    if method != "grad-dot":
+        return 1.0 / n
+    if ctx.ck.get("segments"):
+        return sum(s["effective_lr"] * s["steps"] for s in ctx.ck["segments"]) / n
+    cfg = ctx.ck["config"]
+    return cfg["lr"] * ctx.ck["epoch"] * -(-n // cfg["batch_size"]) / n
+
+
 def method_scores(ctx: Context, methods: list[str], queries: list[list[Step]], opts: Options
                   ) -> tuple[dict[str, dict[str, list[float]]], SeedSamples | None]:
     """Method -> theorem -> per query its score (``dtda``: the mean shift over seeds), and d-TDA's
@@ -115,7 +131,7 @@ def method_scores(ctx: Context, methods: list[str], queries: list[list[Step]], o
         if m == "dtda":
             base = out.get(opts.dtda_base)
             samples = seed_samples(ctxs, queries, lambda c: base if c is ctx and base is not None
-                                   else single(c, opts.dtda_base))
+                                   else single(c, opts.dtda_base), lambda c: nats_per_score(c, opts.dtda_base))
             out[m] = samples.per_theorem()["mean"]
         else:
             out[m] = single(ctx, m)
@@ -166,6 +182,6 @@ def attribute(checkpoint: str, eval_dir: str, methods: list[str], seed: int = 0,
             for s in checkpoint_segments(ctx.ck, ctx.checkpoint)]}
     if samples is not None:
         report["dtda"] = {"base": opts.dtda_base, "checkpoints": samples.checkpoints, "seeds": samples.seeds,
-                          "log_probs": samples.log_probs.tolist(),
+                          "log_probs": samples.log_probs.tolist(), "nats_per_score": samples.nats,
                           "variance": shifts["variance"], "wasserstein": shifts["wasserstein"]}
     return report

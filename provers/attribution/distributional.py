@@ -7,11 +7,15 @@ training seeds, and removing a group can move its mean, its spread or both
 ``R`` checkpoints of the same training with ``R`` seeds are ``R`` samples
 ``y_r`` of the measurement; on each, an influence method (the *base*: any
 single-checkpoint method) predicts the measurement without the group,
-``y_r - s_r(group)`` (``s_r``: the base's group score, positive = helped).
-The two sample sets are compared per query:
+``y_r - c_r s_r(group)`` (``s_r``: the base's group score, positive =
+helped; ``c_r``: nats of log-probability per unit of score, so that the
+prediction and the samples share a scale, see
+:func:`provers.attribution.attribute.nats_per_score`). The two sample sets
+are compared per query:
 
-* ``mean``: ``mean_r s_r``, the mean shift (what the group adds to the
-  expected log-probability; the score ``dtda`` ranks by and the LDS uses);
+* ``mean``: ``mean_r c_r s_r``, the mean shift in nats (what the group adds
+  to the expected log-probability; the score ``dtda`` ranks by and the LDS
+  uses);
 * ``variance``: ``Var(with) - Var(without)`` (sample variances over seeds):
   positive = the group made the outcome spread more across seeds (the
   paper's "variance increase" on removal, with the sign of the other scores);
@@ -47,19 +51,21 @@ def wasserstein1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class SeedSamples:
     """Per seed ``r`` (the attributed checkpoint first): its checkpoint and training seed, the queries'
-    measurements ``log_probs[r]`` and the base method's group scores ``scores[r]`` (theorem -> per query)."""
+    measurements ``log_probs[r]``, the base method's group scores ``scores[r]`` (theorem -> per query)
+    and ``nats[r]``, the change of log-probability one unit of those scores predicts."""
 
     checkpoints: list[str]
     seeds: list[int]
     log_probs: np.ndarray              # [R, Q]
     scores: list[dict[str, list[float]]]
+    nats: list[float]
 
     def without(self, drop: list[str]) -> np.ndarray:
         """``[R, Q]``: each seed's predicted measurement without ``drop``'s groups."""
         y = self.log_probs.copy()
         for r, s in enumerate(self.scores):
             for t in drop:
-                y[r] -= np.asarray(s[t])
+                y[r] -= self.nats[r] * np.asarray(s[t])
         return y
 
     def shift(self, drop: list[str]) -> dict[str, np.ndarray]:
@@ -88,11 +94,12 @@ def check_seeds(ctxs: list[Context]) -> None:
         raise MMError(f"dtda's checkpoints must have different training seeds (got {seeds})", "<options>")
 
 
-def seed_samples(ctxs: list[Context], queries: list[list[Step]],
-                 score: Callable[[Context], dict[str, list[float]]]) -> SeedSamples:
+def seed_samples(ctxs: list[Context], queries: list[list[Step]], score: Callable[[Context], dict[str, list[float]]],
+                 nats: Callable[[Context], float]) -> SeedSamples:
     """The samples of d-TDA: ``ctxs`` (checkpoints of one training with different seeds), the queries'
-    log-probabilities under each, and ``score(ctx)``, the base method's group scores on each."""
+    log-probabilities under each, ``score(ctx)``, the base method's group scores on each, and
+    ``nats(ctx)``, their scale in log-probability."""
     check_seeds(ctxs)
     return SeedSamples([c.checkpoint for c in ctxs], [c.ck["config"]["seed"] for c in ctxs],
                        np.array([query_logprobs(c, queries) for c in ctxs], dtype=float),
-                       [score(c) for c in ctxs])
+                       [score(c) for c in ctxs], [nats(c) for c in ctxs])

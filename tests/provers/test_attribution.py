@@ -27,7 +27,8 @@ import random
 import pytest
 import torch
 
-from provers.attribution.attribute import load_context, load_queries, query_logprobs, theorem_scores
+from provers.attribution.attribute import (load_context, load_queries, nats_per_score, query_logprobs,
+                                          theorem_scores)
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
@@ -487,17 +488,22 @@ def test_dtda_mean_shift_is_the_mean_of_the_seeds_scores_and_an_empty_group_move
     for c in (ctx, other):
         c.groups = dict(c.groups, nothing=[])
     try:
-        samples = seed_samples([ctx, other], queries, lambda c: theorem_scores(c, "grad-dot", queries))
+        samples = seed_samples([ctx, other], queries, lambda c: theorem_scores(c, "grad-dot", queries),
+                               lambda c: nats_per_score(c, "grad-dot"))
     finally:
         for c in (ctx, other):
             del c.groups["nothing"]
     alone = [theorem_scores(load_context(p), "grad-dot", queries) for p in (work["ck"], seed2)]
+    # grad-dot's scale: TracIn over the run, Adam's effective rate x steps per segment over N
+    c = [sum(s["effective_lr"] * s["steps"] for s in x.ck["segments"]) / len(x.steps) for x in (ctx, other)]
+    assert samples.nats == pytest.approx(c) and nats_per_score(ctx, "ekfac") == 1 / len(ctx.steps)
     stats = samples.per_theorem()
     y = samples.log_probs
     assert np.allclose(y[0], query_logprobs(ctx, queries)) and not np.allclose(y[0], y[1])
     for t in ctx.theorems:
-        assert np.allclose(stats["mean"][t], (np.array(alone[0][t]) + np.array(alone[1][t])) / 2)
-        y0 = y - np.array([alone[0][t], alone[1][t]])
+        shift = [c[0] * np.array(alone[0][t]), c[1] * np.array(alone[1][t])]
+        assert np.allclose(stats["mean"][t], (shift[0] + shift[1]) / 2)
+        y0 = y - np.array(shift)
         assert np.allclose(stats["variance"][t], (y[0] - y[1]) ** 2 / 2 - (y0[0] - y0[1]) ** 2 / 2)
         assert np.allclose(stats["wasserstein"][t],
                            np.abs(np.sort(y, axis=0) - np.sort(y0, axis=0)).mean(0))
@@ -535,7 +541,7 @@ def test_variance_lds_follows_the_predicted_spread():
 
     # two seeds, one query; theorem a moves seed 0 only, b moves both alike: dropping a changes the spread
     samples = SeedSamples(["x", "y"], [0, 1], np.array([[0.0], [1.0]]),
-                          [{"a": [1.0], "b": [0.5], "c": [0.0]}, {"a": [0.0], "b": [0.5], "c": [0.0]}])
+                          [{"a": [2.0], "b": [1.0], "c": [0.0]}, {"a": [0.0], "b": [1.0], "c": [0.0]}], [0.5, 0.5])
     keeps = [["a", "b"], ["b", "c"], ["a", "c"], ["c"]]
     pred = [float(np.var(samples.without([t for t in "abc" if t not in k]), ddof=1)) for k in keeps]
     assert len(set(pred)) == 2  # dropping a spreads the seeds apart (0 and 1 become -1 and 1)
