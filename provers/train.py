@@ -8,7 +8,9 @@ slot's pool (when the pool holds it), and binary cross-entropy of the value
 not). ``DIR/checkpoint.pt`` keeps the best epoch on the validation loss,
 ``DIR/last.pt`` the latest (``--resume`` continues from it), and
 ``DIR/metrics.json`` the history. Every checkpoint names the corpus (hash)
-and split it was trained on.
+and split it was trained on, and holds its training segments (weights,
+learning rate and step count at the end of each of 3 equal spans of the
+optimizer steps, :mod:`provers.segments`) for SOURCE attribution.
 
 Under ``torchrun`` (several processes) the loop is data-parallel
 (:mod:`metamath.ddp`): every rank draws the same permutation and the same
@@ -36,6 +38,7 @@ from metamath.write import atomic_path, write_json
 from .data import Step, build_steps, pool_coverage, training_theorems
 from .library import Library
 from .model import Namer, ProverNet, Vocab, tree_batch
+from .segments import SEGMENTS, for_checkpoint, resumed, segment_bounds, snapshot
 from .split import Split, load_split
 
 FORMAT = "mmrefactor-prover-1"
@@ -215,17 +218,18 @@ def _totals() -> dict:
 
 
 def train_prover(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool = False,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, segments: int = SEGMENTS) -> dict:
     """Train on ``corpus``'s training proofs; see the module docstring. Returns the metrics.
+    ``segments``: how many training segments checkpoints keep (not in ``cfg``: it changes no weight).
 
     Under ``torchrun`` every process calls this; they train one model together (DDP) and rank 0
     writes ``out``."""
     with session(cfg.device) as ranks:
-        return _train(corpus, split_path, out, cfg, resume, progress and ranks.main, ranks)
+        return _train(corpus, split_path, out, cfg, resume, progress and ranks.main, ranks, segments)
 
 
 def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: bool, progress: bool,
-           ranks: Ranks) -> dict:
+           ranks: Ranks, segments: int) -> dict:
     torch.manual_seed(cfg.seed)
     device = ranks.device(_device(cfg.device).type)
     if device.type == "cpu":
@@ -244,6 +248,9 @@ def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: boo
     history: list[dict] = []
     start, best = 0, math.inf
     rng = random.Random(cfg.seed)
+    per_epoch = math.ceil(len(train) / cfg.batch_size)
+    bounds = segment_bounds(cfg.epochs * per_epoch, segments)
+    done: list[dict] = []
     last = os.path.join(out, "last.pt")
     if resume and os.path.exists(last):
         ck = torch.load(last, map_location=device, weights_only=False)
@@ -253,6 +260,8 @@ def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: boo
         start, best, history = ck["epoch"], ck["best_valid_loss"], ck["history"]
         if "rng" in ck:  # the shuffling and sampling stream goes on where it stopped
             rng.setstate(ck["rng"])
+        done = resumed(ck, bounds)
+    step = start * per_epoch
     enc = Encoder(lib, net, vocab, device)
     hyp_cache: dict[str, list] = {}
 
@@ -295,6 +304,9 @@ def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: boo
             else:
                 (loss / len(chunk)).backward()
             opt.step()
+            step += 1
+            if step in bounds:
+                done.append(snapshot(net, opt, done[-1]["end_step"] if done else 0, step))
             for k, v in counts.items():
                 total[k] += v
         total = ranks.sum(total)
@@ -312,7 +324,8 @@ def _train(corpus: str, split_path: str, out: str, cfg: TrainConfig, resume: boo
                "train": _summary(total), "valid": _summary(vtotal)}
         history.append(row)
         state = {**meta, "model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                 "history": history, "best_valid_loss": best, "rng": rng.getstate()}
+                 "history": history, "best_valid_loss": best, "rng": rng.getstate(),
+                 "segments": for_checkpoint(done, step, opt)}
         if row["valid"]["loss"] < best:
             best = state["best_valid_loss"] = row["valid"]["loss"]
             if ranks.main:

@@ -12,7 +12,8 @@ from .attribution_report import (attribution_summary, query_table, text_table, t
                                  validation_table)
 from .cli import RAY_HELP, emit, ray_address
 
-METHOD_NAMES = ("grad-dot", "grad-proj", "ekfac", "random")
+METHOD_NAMES = ("grad-dot", "grad-proj", "ekfac", "source", "dtda", "random")
+DTDA_BASES = ("grad-dot", "grad-proj", "ekfac", "source")
 
 
 def _need(args, *names) -> None:
@@ -23,12 +24,18 @@ def _need(args, *names) -> None:
             raise MMError(f"--{n} is required", "<options>")
 
 
+def _options(args):
+    from provers.attribution.attribute import Options
+
+    return Options(seed=args.seed, k=None if args.projection == 0 else args.projection,
+                   seed_checkpoints=list(args.seed_checkpoints or []), dtda_base=args.dtda_base)
+
+
 def cmd_attribute(args) -> int:
     from provers.attribution.attribute import attribute
 
     _need(args, "checkpoint", "eval")
-    r = attribute(args.checkpoint, args.eval, args.method, seed=args.seed, top=args.top,
-                  k=None if args.projection == 0 else args.projection)
+    r = attribute(args.checkpoint, args.eval, args.method, top=args.top, opts=_options(args))
 
     def text(d):
         return "\n".join([attribution_summary(d), "", text_table(theorem_table(d)), "",
@@ -46,7 +53,7 @@ def cmd_validate(args) -> int:
     r = validate(args.checkpoint, args.eval, args.method, args.out, subsets=args.subsets, seeds=args.seeds,
                  top_k=args.top_k, seed=args.seed, cfg=cfg, jobs=args.jobs,
                  counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty(),
-                 ray=ray_address(args))
+                 ray=ray_address(args), opts=_options(args))
     if args.json:
         print(json.dumps({m: {k: v for k, v in row.items() if k != "lds_per_query"}
                           for m, row in r["methods"].items()}, indent=2))
@@ -54,6 +61,10 @@ def cmd_validate(args) -> int:
 
     print(validation_summary(r))
     print(text_table(validation_table(r)))
+    for m, row in r["methods"].items():
+        v = row.get("variance_lds")
+        if v and v.get("lds_mean") is not None:
+            print(f"{m}: variance LDS {v['lds_mean']:.3f} [{v['lds_low']:.3f}, {v['lds_high']:.3f}]")
     return 0
 
 
@@ -68,11 +79,15 @@ def add_attribute_parser(add) -> None:
         p.add_argument("--method", nargs="+", choices=METHOD_NAMES, default=many_default, metavar="M",
                        help=f"one or more of {', '.join(METHOD_NAMES)}")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--projection", type=int, default=32, help="grad-proj: rows per side (0: no projection)")
+        p.add_argument("--seed-checkpoints", nargs="+", metavar="CK",
+                       help="dtda: checkpoints of the same training with other --seed (the distribution's samples)")
+        p.add_argument("--dtda-base", choices=DTDA_BASES, default="grad-proj",
+                       help="dtda: the influence method run on each seed's checkpoint (default grad-proj)")
         p.add_argument("--json", action="store_true")
 
     common(sp, ["grad-dot"])
     sp.add_argument("--top", type=int, default=5, help="top theorems listed per query")
-    sp.add_argument("--projection", type=int, default=32, help="grad-proj: rows per side (0: no projection)")
     sub = sp.add_subparsers(dest="attribute_command", metavar="SUBCOMMAND")
     p = sub.add_parser("validate", help="group LDS and top-k counterfactual by retraining (resumable)",
                        description="group LDS and top-k counterfactual by retraining (resumable)")

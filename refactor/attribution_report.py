@@ -18,12 +18,14 @@ def theorem_table(att: dict) -> Table:
     """Per extracted theorem: its training steps, its direct uses in the found proofs and its influence
     per method (summed over queries; positive = helped), most helpful by the first method first."""
     ms = att["methods"]
+    dtda = "dtda" in ms
     head = ["theorem", "training steps", "applied in training", "direct uses in found proofs"] + \
-        [f"influence ({m})" for m in ms]
+        [f"influence ({m})" if m != "dtda" else "dtda mean" for m in ms] + (["dtda var", "dtda W1"] if dtda else [])
     rows = []
     for r in sorted(att["theorems"], key=lambda r: -r["influence"][ms[0]]):
         rows.append([r["theorem"], str(r["members"]), str(r.get("applied_in_training", "")),
-                     str(len(r["direct_uses"]))] + [f"{r['influence'][m]:.4g}" for m in ms])
+                     str(len(r["direct_uses"]))] + [f"{r['influence'][m]:.4g}" for m in ms]
+                    + ([f"{r['dtda']['variance']:.4g}", f"{r['dtda']['wasserstein']:.4g}"] if dtda else []))
     return head, rows
 
 
@@ -64,7 +66,19 @@ def attribution_summary(att: dict) -> str:
     return (f"{len(att['queries'])} queries (held-out theorems the prover proved), {len(att['theorems'])} "
             f"extracted theorems, {att['training_steps']} training steps; methods {', '.join(att['methods'])}, "
             f"seed {att['seed']}; influence = sum over queries of the theorem's group score, positive = its "
-            f"training steps raised the log-probability of the found proofs.")
+            f"training steps raised the log-probability of the found proofs." + _source_and_dtda(att))
+
+
+def _source_and_dtda(att: dict) -> str:
+    out = ""
+    if "source" in att:
+        segs = ", ".join(f"{s['steps']} steps at lr {s['effective_lr']:.3g}" for s in att["source"]["segments"])
+        out += f" source: {len(att['source']['segments'])} training segments ({segs}; Adam's effective lr)."
+    if "dtda" in att:
+        out += (f" dtda: {att['dtda']['base']} on seeds {', '.join(map(str, att['dtda']['seeds']))}; mean and "
+                "variance shift of the log-probability (nats) over seeds, W1 between the seed samples with and "
+                "without the group (sums over queries).")
+    return out
 
 
 def validation_summary(val: dict) -> str:

@@ -15,7 +15,13 @@ gradient step on ``L(z)``) lowers ``m(q)`` by about that much, and removing
   ``H`` is the damped projected empirical Fisher, one block per layer
   (``blocks="full"``: one block for everything; ``k=None``: no projection);
 * ``ekfac``: kronfluence's EK-FAC (true Fisher, see :mod:`.kron`);
+* ``source``: not one ``H`` but the training unrolled over the checkpoint's
+  segments (SOURCE, :mod:`.source`);
 * ``random``: seeded Gaussian scores, the floor.
+
+``dtda`` (:mod:`.distributional`) runs one of ``DTDA_BASES`` on several
+seeds' checkpoints and scores a group by the shift of the measurement's
+distribution over seeds.
 
 Damping is the kronfluence paper's heuristic: 0.1 x the mean eigenvalue of
 the (block of the) curvature matrix.
@@ -30,7 +36,8 @@ from torch import nn
 from ..data import Step
 from .batch import ExampleNet, Featurizer, example_logprob, example_loss
 
-METHODS = ("grad-dot", "grad-proj", "ekfac", "random")
+METHODS = ("grad-dot", "grad-proj", "ekfac", "source", "dtda", "random")
+DTDA_BASES = ("grad-dot", "grad-proj", "ekfac", "source")
 DAMPING = 0.1
 
 
@@ -40,35 +47,62 @@ def linear_layers(net: nn.Module) -> list[tuple[str, nn.Linear]]:
 
 def _batches(fz: Featurizer, examples: list[list[Step]], size: int):
     for i in range(0, len(examples), size):
-        b = fz(examples[i : i + size])
-        E = b["ids"].shape[0]
-        for e in range(E):
-            yield {k: v[e : e + 1] for k, v in b.items()}
+        yield fz(examples[i : i + size])
 
 
-def layer_grads(en: ExampleNet, fz: Featurizer, examples: list[list[Step]], kind: str, batch_size: int = 32):
+def featurized(fz: Featurizer, examples: list[list[Step]], batch_size: int = 32) -> list[dict]:
+    """``examples`` as the batches :func:`layer_grads` takes: featurize once, differentiate at several weights."""
+    return list(_batches(fz, examples, batch_size))
+
+
+def layer_grads(en: ExampleNet, fz: Featurizer, examples: list[list[Step]], kind: str, batch_size: int = 32,
+                batches: list[dict] | None = None):
     """Per example: ``[G per Linear layer]`` with ``G = [out, in + bias]``, the gradient of the
-    example's training loss (``kind="loss"``) or of its negative log-probability (``"nll"``)."""
+    example's training loss (``kind="loss"``) or of its negative log-probability (``"nll"``);
+    ``batches`` (from :func:`featurized`) stand for ``fz`` and ``examples`` when given.
+
+    One forward and backward per batch: every ``nn.Linear`` of :class:`ExampleNet` is called once
+    with the example in dim 0 and examples do not mix, so the gradient of the batch's summed loss at
+    a layer's output rows of example ``e`` is that of ``e``'s own loss, and ``e``'s weight gradient
+    is the sum over its rows of (output gradient) x (input)^T (the bias: of the output gradient)."""
     layers = linear_layers(en)
-    params = []
-    for _, m in layers:
-        params.append(m.weight)
-        if m.bias is not None:
-            params.append(m.bias)
-    for b in _batches(fz, examples, batch_size):
-        out = en(b)
-        f = example_loss(out, b)[0] if kind == "loss" else -example_logprob(out, b)[0]
-        gs = iter(torch.autograd.grad(f, params, allow_unused=True))
-        row = []
-        for _, m in layers:
-            w = next(gs)
-            w = torch.zeros_like(m.weight) if w is None else w
-            if m.bias is not None:
-                bg = next(gs)
-                bg = torch.zeros_like(m.bias) if bg is None else bg
-                w = torch.cat([w, bg.unsqueeze(1)], dim=1)
-            row.append(w.detach())
-        yield row
+    params = [p for _, m in layers for p in m.parameters()]
+    inputs: dict[str, torch.Tensor] = {}
+    outgrads: dict[str, torch.Tensor] = {}
+
+    def hook(name):
+        def fwd(mod, args, out):
+            inputs[name] = args[0].detach()
+            if out.requires_grad:
+                out.register_hook(lambda g: outgrads.__setitem__(name, g.detach()))
+        return fwd
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in layers]
+    try:
+        for b in _batches(fz, examples, batch_size) if batches is None else batches:
+            inputs.clear()
+            outgrads.clear()
+            out = en(b)
+            f = example_loss(out, b) if kind == "loss" else -example_logprob(out, b)
+            E = f.shape[0]
+            torch.autograd.grad(f.sum(), params, allow_unused=True)
+            per_layer = []
+            for n, m in layers:
+                dout, din = m.weight.shape
+                if n in outgrads:
+                    a = inputs[n].reshape(E, -1, din)
+                    d = outgrads[n].reshape(E, -1, dout)
+                    G = torch.einsum("eto,eti->eoi", d, a)
+                    if m.bias is not None:
+                        G = torch.cat([G, d.sum(1).unsqueeze(2)], dim=2)
+                else:  # the layer is not on the path to this loss
+                    G = torch.zeros(E, dout, din + (m.bias is not None))
+                per_layer.append(G)
+            for e in range(E):
+                yield [G[e] for G in per_layer]
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @dataclass

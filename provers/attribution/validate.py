@@ -9,6 +9,10 @@ seeds). Per query, the Spearman correlation across subsets between the
 method's predicted output (the sum of the kept groups' scores) and the
 measured log-probability; reported: the mean over queries and a bootstrap
 95% interval over queries (``lds_mean``, ``lds_low``, ``lds_high``).
+``dtda`` predicts with its mean shift over seeds; its spread is checked the
+same way (``variance_lds``: predicted variance over its seeds' checkpoints
+without the dropped groups against the variance over the retraining seeds,
+so only with ``R >= 2``).
 
 **Counterfactual**: per seed, retrain without the ``k`` theorems a method
 ranks most helpful (its influence summed over queries) and without ``k``
@@ -32,7 +36,7 @@ import json
 import math
 import os
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -42,33 +46,44 @@ from metamath.parallel import imap_jobs
 from metamath.write import write_json
 
 from ..model import ProverNet
-from ..train import Encoder, batch_loss
-from .attribute import Context, load_context, load_queries, query_logprobs, theorem_scores
-from .methods import METHODS
+from ..train import Encoder, TrainConfig, batch_loss
+from .attribute import Context, Options, check_methods, load_context, load_queries, method_scores, query_logprobs
+from .distributional import SeedSamples, variance
 
 
 RETRAIN_VERSION = "paired-1"  # in OUT/config.json: jobs of another retraining scheme are not reused
 
 
+#: the training settings a retraining job's result depends on, with the search budgets: OUT/config.json
+TRAINED = ("epochs", "dim", "rounds", "lr", "weight_decay", "batch_size", "max_applicable")
+
+
+def tiny_preset() -> TrainConfig:
+    return TrainConfig(epochs=2, dim=16, rounds=1)
+
+
 @dataclass
 class RetrainConfig:
-    """The tiny preset: what each retraining job trains."""
+    """What each retraining job trains (``train``, the tiny preset; its seed is the job's) and the
+    counterfactual's search budget."""
 
-    epochs: int = 2
-    dim: int = 16
-    rounds: int = 1
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    max_applicable: int = 64
-    budget_expansions: int = 32   # counterfactual search budget
+    train: TrainConfig = field(default_factory=tiny_preset)
+    budget_expansions: int = 32
     budget_seconds: float = 20.0
+
+    def key(self) -> dict:
+        """The settings that decide the jobs' results, flat."""
+        return {**{k: getattr(self.train, k) for k in TRAINED}, "budget_expansions": self.budget_expansions,
+                "budget_seconds": self.budget_seconds}
 
     @classmethod
     def with_overrides(cls, **values) -> "RetrainConfig":
         """The tiny preset with the given fields replaced; ``None`` or 0 keeps the preset's value
         (``attribute validate``'s options and ``run``'s ``[attribution]`` section)."""
-        return replace(cls(), **{k: v for k, v in values.items() if v})
+        given = {k: v for k, v in values.items() if v}
+        cfg = cls()
+        train = replace(cfg.train, **{k: v for k, v in given.items() if k in TRAINED})
+        return replace(cfg, train=train, **{k: v for k, v in given.items() if k not in TRAINED})
 
 
 RETRAIN_OPTIONS = ("epochs", "dim", "rounds", "budget_expansions")  # what a user may override
@@ -89,23 +104,24 @@ def retrain(ctx: Context, drop, seed: int, cfg: RetrainConfig) -> ProverNet:
     torch.set_num_threads(1)
     gone = dropped_steps(ctx, drop)
     torch.manual_seed(seed)
-    net = ProverNet(len(ctx.vocab.labels), cfg.dim, cfg.rounds)
+    tc = cfg.train
+    net = ProverNet(len(ctx.vocab.labels), tc.dim, tc.rounds)
     enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     from .batch import Featurizer
 
     hyps_of = Featurizer(enc).hyps_of
     rng = random.Random(seed)
     n = len(ctx.steps)
-    for epoch in range(cfg.epochs):
+    for epoch in range(tc.epochs):
         net.train()
         order = list(range(n))
         rng.shuffle(order)
-        for b in range(0, n, cfg.batch_size):
-            chunk = [ctx.steps[i] for i in order[b : b + cfg.batch_size] if i not in gone]
+        for b in range(0, n, tc.batch_size):
+            chunk = [ctx.steps[i] for i in order[b : b + tc.batch_size] if i not in gone]
             if not chunk:
                 continue
-            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), cfg.max_applicable, hyps_of)
+            loss, _ = batch_loss(enc, chunk, random.Random(f"{seed}|{epoch}|{b}"), tc.max_applicable, hyps_of)
             opt.zero_grad()
             (loss / len(chunk)).backward()
             opt.step()
@@ -132,7 +148,7 @@ def run_job(ctx: Context, queries: list, spec: dict, cfg: RetrainConfig) -> dict
     and with ``spec["prove"]`` the queries a search now proves."""
     net = retrain(ctx, spec["drop"], spec["seed"], cfg)
     out = {"spec": spec, "dropped_steps": len(dropped_steps(ctx, spec["drop"])),
-           "log_probs": query_logprobs(ctx, [s for _, s in queries], net)}
+           "queries": [r["label"] for r, _ in queries], "log_probs": query_logprobs(ctx, [s for _, s in queries], net)}
     if spec.get("prove"):
         out["proved"] = prove(ctx, net, [r["label"] for r, _ in queries], cfg)
     return out
@@ -143,12 +159,24 @@ def _job(shared: tuple, spec: dict) -> dict:
     return run_job(ctx, queries, spec, cfg)
 
 
+def _aligned(result: dict, labels: list[str]) -> dict | None:
+    """A finished job's result with its log-probabilities in the order of ``labels`` (an evaluation run
+    again may list its proofs in another order); None when it measured other queries, or did not say
+    which (then it runs again)."""
+    have = result.get("queries")
+    if have is None or sorted(have) != sorted(labels) or len(set(have)) != len(have):
+        return None
+    at = {l: i for i, l in enumerate(have)}
+    return dict(result, queries=list(labels), log_probs=[result["log_probs"][at[l]] for l in labels])
+
+
 def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig, out: str, jobs: int = 1,
              progress: bool = False, ray: str | None = None) -> dict[str, dict]:
     """Run the specs not finished in ``OUT/jobs`` (over ``jobs`` forked processes, or on the Ray
     cluster ``ray``); id -> result."""
     d = os.path.join(out, "jobs")
     os.makedirs(d, exist_ok=True)
+    labels = [r["label"] for r, _ in queries]
     done: dict[str, dict] = {}
     for sp in specs:
         p = os.path.join(d, sp["id"] + ".json")
@@ -156,10 +184,11 @@ def run_jobs(ctx: Context, queries: list, specs: list[dict], cfg: RetrainConfig,
             try:
                 with open(p) as fh:
                     r = json.load(fh)
-                if r.get("spec") == sp:
-                    done[sp["id"]] = r
             except (OSError, json.JSONDecodeError):
-                pass  # a cut file: the job runs again
+                continue  # a cut file: the job runs again
+            r = _aligned(r, labels)
+            if r is not None and r.get("spec") == sp:
+                done[sp["id"]] = r
     todo = [sp for sp in specs if sp["id"] not in done]
     for sp, r in imap_jobs(_job, (ctx, queries, cfg), todo, jobs=min(jobs, len(todo)), min_parallel=0, chunk=1,
                            ordered=False, ray=ray):
@@ -219,6 +248,24 @@ def bootstrap(values: list[float], seed: int = 0, n: int = 1000) -> tuple[float,
     return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def variance_lds(samples: SeedSamples, keeps: list[list[str]], theorems: list[str], res: dict, seeds: int,
+                 seed: int) -> dict:
+    """d-TDA's spread, checked like its mean: per query the Spearman correlation across subsets between
+    the predicted variance over seeds without the dropped groups and the variance measured over the
+    retraining seeds (NaN with one seed)."""
+    pred = np.array([variance(samples.without([t for t in theorems if t not in keep])) for keep in keeps])
+    if seeds < 2:
+        measured = np.full(pred.shape, math.nan)
+    else:
+        measured = np.array([variance(np.array([res[f"lds-{i}-s{r}"]["log_probs"] for r in range(seeds)]))
+                             for i in range(len(keeps))])
+    per_q = [math.nan if np.isnan(measured[:, q]).any() else spearman(pred[:, q], measured[:, q])
+             for q in range(pred.shape[1])]
+    mean, low, high = bootstrap(per_q, seed)
+    return {"lds_mean": _num(mean), "lds_low": _num(low), "lds_high": _num(high),
+            "queries_with_lds": int(sum(1 for x in per_q if not math.isnan(x)))}
+
+
 def _num(x: float) -> float | None:
     return None if math.isnan(x) else x
 
@@ -226,17 +273,18 @@ def _num(x: float) -> float | None:
 def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subsets: int = 8, seeds: int = 1,
              top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
              counterfactual: bool = True, progress: bool = False,
-             scores: dict[str, dict[str, list[float]]] | None = None, ray: str | None = None) -> dict:
+             scores: dict[str, dict[str, list[float]]] | None = None, ray: str | None = None,
+             opts: Options | None = None) -> dict:
     """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``.
 
     ``scores``: per method, theorem -> per query its group score, as :func:`.attribute.attribute`
-    returned them for the same checkpoint, evaluation and seed (reused instead of computed again);
-    ``ray``: a Ray address for the retraining jobs (None: local processes)."""
+    returned them for the same checkpoint, evaluation and seed (reused instead of computed again,
+    except with ``dtda``, whose seed samples are needed too); ``ray``: a Ray address for the
+    retraining jobs (None: local processes); ``opts``: the methods' settings (its seed is ``seed``)."""
     cfg = cfg or RetrainConfig()
-    for m in methods:
-        if m not in METHODS:
-            raise MMError(f"unknown attribution method {m!r} ({', '.join(METHODS)})", "<options>")
+    opts = replace(opts or Options(), seed=seed)
     ctx = load_context(checkpoint)
+    check_methods(ctx, methods, opts)
     queries = load_queries(ctx, eval_dir)
     if not queries:
         raise MMError("the evaluation proved nothing: no query to attribute", eval_dir)
@@ -244,7 +292,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
         raise MMError(f"{len(ctx.theorems)} extracted theorem(s): group validation needs at least 2",
                       ctx.ck["corpus"])
     os.makedirs(out, exist_ok=True)
-    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": asdict(cfg),
+    key = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "config": cfg.key(),
            "retrain": RETRAIN_VERSION}
     kp = os.path.join(out, "config.json")
     if os.path.exists(kp):
@@ -256,11 +304,13 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     q_steps = [s for _, s in queries]
     labels = [r["label"] for r, _ in queries]
     theorems = ctx.theorems
-    if scores is None:
-        scores = {m: theorem_scores(ctx, m, q_steps, seed) for m in methods}
+    if scores is None or "dtda" in methods:
+        scores, samples = method_scores(ctx, methods, q_steps, opts)
     elif any(set(scores.get(m, {})) != set(theorems) or any(len(v) != len(labels) for v in scores[m].values())
              for m in methods):
         raise ValueError("the given scores are not those of this checkpoint's theorems and evaluation's queries")
+    else:
+        samples = None
     keeps = lds_subsets(theorems, subsets, seed)
     specs = [{"id": f"lds-{i}-s{r}", "drop": [t for t in theorems if t not in keep], "seed": r}
              for i, keep in enumerate(keeps) for r in range(seeds)]
@@ -282,8 +332,9 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
     report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,
-              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": asdict(cfg),
-              "training_steps": len(ctx.steps), "measured_log_probs": measured.tolist(), "methods": {}}
+              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": cfg.key(),
+              "training_steps": len(ctx.steps), "options": asdict(opts), "measured_log_probs": measured.tolist(),
+              "methods": {}}
     for m in methods:
         pred = np.array([[sum(scores[m][t][q] for t in keep) for q in range(len(labels))] for keep in keeps])
         per_q = [spearman(pred[:, q], measured[:, q]) for q in range(len(labels))]
@@ -297,6 +348,8 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
             rnd = [full[r] - len(res[f"random-s{r}"]["proved"]) for r in range(seeds)]
             row["counterfactual"] = {"topk_drop": float(np.mean(topd)), "random_drop": float(np.mean(rnd)),
                                      "topk": tops[m], "random": rand, "full_proved": full}
+        if m == "dtda":
+            row["variance_lds"] = variance_lds(samples, keeps, theorems, res, seeds, seed)
         report["methods"][m] = row
     write_json(os.path.join(out, "validation.json"), report)
     return report

@@ -11,7 +11,12 @@ with torch.func (whole, and per layer); EK-FAC points where the explicit
 damped inverse of the Fisher's layer blocks points; scores do not depend on
 batch size; the query measurement's relevance part
 is what the search's own policy computes; validation plumbing resumes and
-is deterministic by seed.
+is deterministic by seed. SOURCE: one segment trained long is the damped
+influence function (exactly, in the full eigenbasis), a short one is
+``eta K`` x grad-dot, two segments equal the unrolling written with
+explicit matrix exponentials; training keeps its segments across a resume.
+d-TDA: its mean shift is the mean of the per-seed scores, an empty group
+moves nothing.
 """
 from __future__ import annotations
 
@@ -22,12 +27,13 @@ import random
 import pytest
 import torch
 
-from provers.attribution.attribute import load_context, load_queries, query_logprobs
+from provers.attribution.attribute import (load_context, load_queries, nats_per_score, query_logprobs,
+                                          theorem_scores)
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
 from provers.attribution.groups import direct_uses
 from provers.attribution.methods import damped_inverse_apply, grad_dot, grad_proj, linear_layers
 from provers.attribution.validate import RetrainConfig, retrain, share_retrains, spearman
-from provers.train import Encoder, batch_loss
+from provers.train import Encoder, TrainConfig, batch_loss
 from refactor.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,7 +67,7 @@ def work(tmp_path_factory):
 def tiny(work):
     """A dim-4 prover trained one epoch on the same steps: small enough for explicit curvature matrices."""
     ctx = work["ctx"]
-    net = retrain(ctx, [], 0, RetrainConfig(epochs=1, dim=4, rounds=1))
+    net = retrain(ctx, [], 0, RetrainConfig(TrainConfig(epochs=1, dim=4, rounds=1)))
     enc = Encoder(ctx.lib, net, ctx.vocab, torch.device("cpu"))
     rng = random.Random(0)
     # at most 64 candidates: batch_loss's own capping draws from its rng, ours is seeded by the step
@@ -268,7 +274,7 @@ def test_cli_attribute_table_and_bad_input(work, capsys):
     assert "evaluation" in capsys.readouterr().err
 
 
-def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
+def test_validate_plumbing_resumes_and_is_deterministic(work, seed2, capsys):
     out = str(work["dir"] / "val")
     args = ["attribute", "validate", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "grad-dot",
             "random", "--subsets", "4", "--seeds", "1", "--top-k", "2", "--epochs", "1", "--budget-expansions",
@@ -303,6 +309,31 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, capsys):
     again = json.load(open(os.path.join(out, "jobs", lost)))
     assert again["log_probs"] == job["log_probs"]
     assert all(os.path.getmtime(os.path.join(out, "jobs", j)) == t for j, t in before.items())
+    # a job's log-probabilities go with its query labels: listed in another order they are put back in order;
+    # a result that does not name its queries is measured again
+    first, second = [j for j in jobs if j != lost][:2]  # job files (shared retrains have none of their own)
+    p0 = os.path.join(out, "jobs", first)
+    j0 = json.load(open(p0))
+    json.dump(dict(j0, queries=j0["queries"][::-1], log_probs=j0["log_probs"][::-1]), open(p0, "w"))
+    p2 = os.path.join(out, "jobs", second)
+    j2 = json.load(open(p2))
+    json.dump({k: v for k, v in j2.items() if k != "queries"}, open(p2, "w"))
+    t0, t2 = os.path.getmtime(p0), os.path.getmtime(p2)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == r
+    assert os.path.getmtime(p0) == t0 and os.path.getmtime(p2) > t2
+    assert json.load(open(p2))["queries"] == [rec["label"] for rec, _ in work["queries"]]
+    # source and dtda in the same directory: only their counterfactual jobs are new
+    i = args.index("random")
+    assert main(args[:i] + ["source", "dtda", "--seed-checkpoints", seed2, "--dtda-base", "grad-dot"] + args[i + 1:]) == 0
+    r2 = json.loads(capsys.readouterr().out)
+    for m in ("grad-dot", "source", "dtda"):
+        assert set(r2[m]) >= {"lds_mean", "lds_low", "lds_high", "counterfactual"}
+    assert r2["grad-dot"] == r["grad-dot"]
+    assert r2["dtda"]["variance_lds"]["lds_mean"] is None  # one retraining seed: no measured spread
+    assert set(os.listdir(os.path.join(out, "jobs"))) - set(jobs) <= {"top-source-s0.json", "top-dtda-s0.json"}
+    full = json.load(open(os.path.join(out, "validation.json")))
+    assert full["options"]["seed_checkpoints"] == [seed2] and full["options"]["dtda_base"] == "grad-dot"
     # other settings in the same directory are refused
     assert main(args[:-3] + ["--epochs", "2", "--out", out]) == 2
     assert "other settings" in capsys.readouterr().err
@@ -324,3 +355,242 @@ def test_specs_that_retrain_alike_share_one_job():
     assert run[0] == specs[4]  # specs run unchanged: their job files match them on resume
     assert taken == {"lds-0-s0": "top-x-s0", "lds-1-s0": "lds-1-s0", "lds-0-s1": "lds-0-s1", "full-s0": "full-s0",
                      "top-x-s0": "top-x-s0", "top-y-s0": "top-x-s0"}
+
+
+# ---------------------------------------------------------------- SOURCE
+
+
+def test_training_keeps_its_segments_and_a_resume_keeps_the_finished_ones(work, tmp_path):
+    from provers.segments import checkpoint_segments, segment_bounds
+
+    ck = torch.load(work["ck"], weights_only=False)
+    per_epoch = -(-len(work["ctx"].steps) // 32)
+    segs = checkpoint_segments(ck, work["ck"])
+    assert [s["end_step"] for s in segs] == [b for b in segment_bounds(2 * per_epoch, 3)
+                                             if b <= ck["epoch"] * per_epoch] + (
+        [] if ck["epoch"] * per_epoch in segment_bounds(2 * per_epoch, 3) else [ck["epoch"] * per_epoch])
+    assert sum(s["steps"] for s in segs) == ck["epoch"] * per_epoch
+    assert all(s["lr"] == 1e-3 and s["effective_lr"] > 0 for s in segs)
+    assert segs[-1]["model"] is ck["model"]
+    assert not all(torch.equal(segs[0]["model"][k], segs[-1]["model"][k]) for k in ck["model"])
+    # one epoch, then a resume to two: the finished segment is the one a straight run made
+    d = work["dir"]
+    corpus, split = work["ctx"].ck["corpus"], work["ctx"].ck["split"]
+    out = str(tmp_path / "resumed")
+    common = ["prover", "train", "--corpus", corpus, "--split", split, "--out", out, "--dim", "16", "--rounds", "1",
+              "--seed", "1", "--json"]
+    assert main(common + ["--epochs", "1"]) == 0
+    assert main(common + ["--epochs", "2", "--resume"]) == 0
+    straight = torch.load(os.path.join(os.path.dirname(work["ck"]), "last.pt"), weights_only=False)
+    again = torch.load(os.path.join(out, "last.pt"), weights_only=False)
+    assert [s["end_step"] for s in again["segments"]] == [s["end_step"] for s in straight["segments"]]
+    assert [s["end_step"] for s in straight["segments"]] == segment_bounds(2 * per_epoch, 3)
+    first = again["segments"][0]
+    assert first["end_step"] < per_epoch  # finished before the resume
+    assert all(torch.equal(first["model"][k], straight["segments"][0]["model"][k]) for k in ck["model"])
+    assert d.exists()
+
+
+def test_source_without_segments_is_refused(work, capsys):
+    ck = torch.load(work["ck"], weights_only=False)
+    del ck["segments"]
+    old = str(work["dir"] / "old-checkpoint.pt")
+    torch.save(ck, old)
+    assert main(["attribute", "--checkpoint", old, "--eval", work["eval"], "--method", "source"]) == 2
+    assert "no training segments" in capsys.readouterr().err
+
+
+def _segment(net, noise: float, seed: int):
+    """A copy of ``net`` with seeded Gaussian noise on its weights: another point of a trajectory."""
+    import copy
+
+    other = copy.deepcopy(net)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(noise * p.abs().mean() * torch.randn(p.shape, generator=g))
+    return ExampleNet(other)
+
+
+def _layer_sizes(en):
+    return [m.weight.numel() + (m.bias.numel() if m.bias is not None else 0) for _, m in linear_layers(en)]
+
+
+def test_source_limits_long_training_is_the_damped_influence_function_short_is_grad_dot(tiny):
+    from provers.attribution.source import source_scores
+
+    t = tiny
+    idx = list(range(len(t["train"])))
+    # one segment trained long: exp(-eta K (lam + delta)) = 0 wherever delta > 0
+    full = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="full")
+    want = grad_proj(t["en"], t["ft"], t["fq"], t["train"], t["queries"], k=None, blocks="layer")
+    assert torch.allclose(full, want, rtol=1e-5, atol=1e-7 * float(want.abs().max()))
+    # in the Kronecker eigenbasis: near the explicit layer blocks, nearer than grad-dot
+    kron = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="kron")
+    G = _func_grads(t["en"], t["ft"], t["train"], "loss")
+    Q = _func_grads(t["en"], t["fq"], t["queries"], "nll")
+    assert _cos(kron, want) > 0.9 and _cos(kron, want) > _cos(Q @ G.T, want)
+    # a short segment: eta K x grad-dot, whatever the basis
+    dot = grad_dot(t["en"], t["ft"], t["fq"], t["train"], t["queries"])
+    for basis in ("kron", "full"):
+        short = source_scores([(t["en"], 1e-6)], t["ft"], t["fq"], t["train"], idx, t["queries"], basis=basis)
+        assert torch.allclose(short / 1e-6, dot, rtol=1e-3, atol=1e-4 * float(dot.abs().max()))
+    # only the members asked for, in their order
+    sub = source_scores([(t["en"], 1e12)], t["ft"], t["fq"], t["train"], [5, 2], t["queries"], basis="full")
+    assert torch.allclose(sub, full[:, [5, 2]], rtol=1e-6, atol=1e-9 * float(want.abs().max()))
+
+
+def test_source_two_segments_equal_the_explicit_unrolling(tiny):
+    """Written with matrix exponentials of each layer's damped Fisher block at each segment's weights:
+    score = sum_l grad m(q)^T S_2 ... S_{l+1} (I - S_l) (F_l + delta_l)^-1 g_l(z)."""
+    from provers.attribution.source import source_scores
+
+    t = tiny
+    segs = [_segment(t["net"], 0.3, 1), t["en"]]
+    Gs = [_func_grads(en, t["ft"], t["train"], "loss") for en in segs]
+    Q = _func_grads(segs[-1], t["fq"], t["queries"], "nll")
+    sizes = _layer_sizes(t["en"])
+    bounds = [sum(sizes[:i]) for i in range(len(sizes) + 1)]
+    scale = max(float((Gs[1][:, a:b] ** 2).sum(1).mean()) / (b - a) for a, b in zip(bounds, bounds[1:]))
+    eta_k = [2.0 / scale, 0.5 / scale]  # eta K x the largest mean eigenvalue of a layer ~ 1: neither limit
+    want = torch.zeros(Q.shape[0], Gs[0].shape[0], dtype=torch.float64)
+    o = 0
+    for n in sizes:
+        w = Q[:, o : o + n].T  # [n, queries]
+        for l in (1, 0):
+            g = Gs[l][:, o : o + n]
+            F = g.T @ g / len(g)
+            A = F + 0.1 * float(torch.trace(F)) / n * torch.eye(n, dtype=torch.float64)
+            S = torch.linalg.matrix_exp(-eta_k[l] * A)
+            want += ((torch.eye(n, dtype=torch.float64) - S) @ torch.linalg.solve(A, w)).T @ g.T
+            w = S @ w
+        o += n
+    idx = list(range(len(t["train"])))
+    got = source_scores(list(zip(segs, eta_k)), t["ft"], t["fq"], t["train"], idx, t["queries"], basis="full")
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-7 * float(want.abs().max()))
+    # the order of the segments matters
+    swapped = source_scores([(segs[0], eta_k[1]), (segs[1], eta_k[0])], t["ft"], t["fq"], t["train"], idx,
+                            t["queries"], basis="full")
+    assert not torch.allclose(swapped, want, rtol=1e-3)
+    # Kronecker basis: two stationary segments of K1 and K2 steps are one of K1 + K2
+    two = source_scores([(t["en"], eta_k[0]), (t["en"], eta_k[1])], t["ft"], t["fq"], t["train"], idx,
+                        t["queries"], basis="kron")
+    one = source_scores([(t["en"], sum(eta_k))], t["ft"], t["fq"], t["train"], idx, t["queries"], basis="kron")
+    assert torch.allclose(two, one, rtol=1e-6, atol=1e-9 * float(one.abs().max()))
+
+
+# ---------------------------------------------------------------- d-TDA
+
+
+@pytest.fixture(scope="module")
+def seed2(work):
+    """The same training as ``work``'s with another seed: d-TDA's second sample."""
+    out = str(work["dir"] / "model-s2")
+    ctx = work["ctx"]
+    assert main(["prover", "train", "--corpus", ctx.ck["corpus"], "--split", ctx.ck["split"], "--out", out,
+                 "--epochs", "2", "--dim", "16", "--rounds", "1", "--seed", "2", "--json"]) == 0
+    return os.path.join(out, "checkpoint.pt")
+
+
+def test_dtda_mean_shift_is_the_mean_of_the_seeds_scores_and_an_empty_group_moves_nothing(work, seed2):
+    import numpy as np
+
+    from provers.attribution.context import load_seed_context
+    from provers.attribution.distributional import seed_samples
+
+    ctx = work["ctx"]
+    queries = [s for _, s in work["queries"]]
+    other = load_seed_context(ctx, seed2)
+    assert other.ck["config"]["seed"] == 2 and other.steps != ctx.steps  # its own value negatives
+    for c in (ctx, other):
+        c.groups = dict(c.groups, nothing=[])
+    try:
+        samples = seed_samples([ctx, other], queries, lambda c: theorem_scores(c, "grad-dot", queries),
+                               lambda c: nats_per_score(c, "grad-dot"))
+    finally:
+        for c in (ctx, other):
+            del c.groups["nothing"]
+    alone = [theorem_scores(load_context(p), "grad-dot", queries) for p in (work["ck"], seed2)]
+    # grad-dot's scale: TracIn over the run, Adam's effective rate x steps per segment over N
+    c = [sum(s["effective_lr"] * s["steps"] for s in x.ck["segments"]) / len(x.steps) for x in (ctx, other)]
+    assert samples.nats == pytest.approx(c) and nats_per_score(ctx, "ekfac") == 1 / len(ctx.steps)
+    stats = samples.per_theorem()
+    y = samples.log_probs
+    assert np.allclose(y[0], query_logprobs(ctx, queries)) and not np.allclose(y[0], y[1])
+    for t in ctx.theorems:
+        shift = [c[0] * np.array(alone[0][t]), c[1] * np.array(alone[1][t])]
+        assert np.allclose(stats["mean"][t], (shift[0] + shift[1]) / 2)
+        y0 = y - np.array(shift)
+        assert np.allclose(stats["variance"][t], (y[0] - y[1]) ** 2 / 2 - (y0[0] - y0[1]) ** 2 / 2)
+        assert np.allclose(stats["wasserstein"][t],
+                           np.abs(np.sort(y, axis=0) - np.sort(y0, axis=0)).mean(0))
+    assert all(v == 0.0 for k in stats for v in stats[k]["nothing"])
+    assert any(abs(v) > 0 for t in ctx.theorems for v in stats["wasserstein"][t])
+
+
+def test_cli_source_and_dtda_columns_and_bad_input(work, seed2, capsys):
+    args = ["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "source", "dtda",
+            "--dtda-base", "grad-dot"]
+    assert main(args + ["--seed-checkpoints", seed2, "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["dtda"]["seeds"] == [1, 2] and r["dtda"]["base"] == "grad-dot"
+    assert sum(s["steps"] for s in r["source"]["segments"]) > 0
+    for row in r["theorems"]:
+        assert set(row["dtda"]) == {"mean", "variance", "wasserstein"}
+        assert row["dtda"]["mean"] == pytest.approx(row["influence"]["dtda"])
+        assert row["dtda"]["wasserstein"] >= 0
+        assert row["influence"]["source"] == pytest.approx(sum(r["scores"]["source"][row["theorem"]]))
+    assert main(["attribute", "--checkpoint", work["ck"], "--eval", work["eval"], "--method", "dtda", "grad-dot",
+                 "--dtda-base", "grad-dot", "--seed-checkpoints", seed2]) == 0
+    text = capsys.readouterr().out
+    assert "dtda var" in text and "dtda W1" in text and "seeds 1, 2" in text
+    assert main(args) == 2
+    assert "--seed-checkpoints" in capsys.readouterr().err
+    assert main(args + ["--seed-checkpoints", work["ck"]]) == 2  # the same seed twice
+    assert "different training seeds" in capsys.readouterr().err
+
+
+def test_variance_lds_follows_the_predicted_spread():
+    import numpy as np
+
+    from provers.attribution.distributional import SeedSamples
+    from provers.attribution.validate import variance_lds
+
+    # two seeds, one query; theorem a moves seed 0 only, b moves both alike: dropping a changes the spread
+    samples = SeedSamples(["x", "y"], [0, 1], np.array([[0.0], [1.0]]),
+                          [{"a": [2.0], "b": [1.0], "c": [0.0]}, {"a": [0.0], "b": [1.0], "c": [0.0]}], [0.5, 0.5])
+    keeps = [["a", "b"], ["b", "c"], ["a", "c"], ["c"]]
+    pred = [float(np.var(samples.without([t for t in "abc" if t not in k]), ddof=1)) for k in keeps]
+    assert len(set(pred)) == 2  # dropping a spreads the seeds apart (0 and 1 become -1 and 1)
+
+    def res(spreads):
+        return {f"lds-{i}-s{r}": {"log_probs": [(-1) ** r * (v / 2) ** 0.5]} for i, v in enumerate(spreads)
+                for r in range(2)}
+
+    assert variance_lds(samples, keeps, list("abc"), res(pred), 2, 0)["lds_mean"] == pytest.approx(1.0)
+    flipped = [max(pred) + min(pred) - p for p in pred]
+    assert variance_lds(samples, keeps, list("abc"), res(flipped), 2, 0)["lds_mean"] == pytest.approx(-1.0)
+    assert variance_lds(samples, keeps, list("abc"), res(pred), 1, 0)["lds_mean"] is None
+
+
+def test_segment_bounds_and_adams_effective_learning_rate():
+    from provers.segments import adam_effective_lr, segment_bounds
+
+    assert segment_bounds(50, 3) == [17, 33, 50] and segment_bounds(2, 3) == [1, 2] and segment_bounds(0, 3) == []
+    # gradients of one magnitude c: Adam's first step is lr x sign(g), an SGD step of lr / c
+    p = torch.nn.Parameter(torch.zeros(6))
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.0)
+    assert adam_effective_lr(opt) == 1e-3  # no moments yet: the nominal rate
+    g = torch.tensor([0.5, -0.5, 0.5, 0.5, -0.5, -0.5])
+    p.grad = g.clone()
+    opt.step()
+    eff = adam_effective_lr(opt)
+    assert eff == pytest.approx(1e-3 / 0.5, rel=1e-6)
+    assert torch.allclose(p.detach(), -eff * g, rtol=1e-5)
+    # mixed magnitudes: the rate weighs each parameter by its second moment
+    p.grad = torch.tensor([2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    q = torch.nn.Parameter(torch.zeros(1))
+    opt2 = torch.optim.AdamW([q, p], lr=1.0, weight_decay=0.0)
+    q.grad = torch.tensor([1.0])
+    opt2.step()
+    assert adam_effective_lr(opt2) == pytest.approx((1 + 2) / (1 + 4), rel=1e-6)
