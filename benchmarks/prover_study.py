@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from provers.compare import compare  # noqa: E402
-from provers.evaluate import BUDGETS  # noqa: E402
+from provers.evaluate import BUDGETS, read_results  # noqa: E402
 
 
 def mm(*args: str) -> None:
@@ -126,13 +126,7 @@ def main() -> int:
 
 def wall_cut(d: str, cap: float) -> bool:
     """Whether an evaluation holds a theorem the wall clock stopped that was not yet retried at ``cap``."""
-    path = os.path.join(d, "results.jsonl")
-    last: dict[str, dict] = {}
-    if os.path.exists(path):
-        for line in open(path):
-            if line.strip().endswith("}"):
-                r = json.loads(line)
-                last[r["label"]] = r
+    last = read_results(os.path.join(d, "results.jsonl"))
     return any(r["stopped"] == "seconds" and r.get("seconds_cap") != cap for r in last.values())
 
 

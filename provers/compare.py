@@ -12,7 +12,7 @@ import os
 
 from metamath import MMError
 
-from .evaluate import BUDGETS, _read_results
+from .evaluate import BUDGETS, read_results
 
 
 def load_eval(path: str) -> tuple[dict, dict[str, dict]]:
@@ -22,7 +22,7 @@ def load_eval(path: str) -> tuple[dict, dict[str, dict]]:
         raise MMError("not a finished evaluation (no summary.json)", path)
     with open(sp) as fh:
         summary = json.load(fh)
-    return summary, _read_results(os.path.join(path, "results.jsonl"))
+    return summary, read_results(os.path.join(path, "results.jsonl"))
 
 
 def compare(paths: list[str]) -> dict:

@@ -114,7 +114,8 @@ def _state(ck: dict, cfg: EvalConfig):
     return db, split, EvalState(lib, policy, scfg, new, discouraged)
 
 
-def _read_results(path: str) -> dict[str, dict]:
+def read_results(path: str) -> dict[str, dict]:
+    """Label -> its last record in an evaluation's ``results.jsonl`` (a line cut by an interruption is skipped)."""
     out: dict[str, dict] = {}
     if os.path.exists(path):
         with open(path) as fh:
@@ -156,7 +157,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     else:
         write_json(cfg_path, run_key)
     res_path = os.path.join(out, "results.jsonl")
-    done = _read_results(res_path)
+    done = read_results(res_path)
     if os.path.exists(res_path):  # drop a line an interruption cut short before appending
         write_atomic(res_path, "".join(json.dumps(r) + "\n" for r in done.values()))
     todo = [l for l in labels if l not in done]
