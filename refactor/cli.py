@@ -230,7 +230,8 @@ def cmd_train(args) -> int:
                 mcfg, tcfg = resolve(args.preset, args.ablation, epochs=args.epochs, seed=args.train_seed,
                                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                                      layers=args.layers, max_train_examples=args.max_train_examples,
-                                     pos_weight=args.pos_weight)
+                                     pos_weight=args.pos_weight, loss=args.loss, focal_gamma=args.focal_gamma,
+                                     sampling=args.sampling, collapse_patience=args.collapse_patience)
             except KeyError as exc:
                 raise UsageError(exc.args[0]) from None
             if not quiet:
@@ -545,7 +546,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lr", type=float)
     sp.add_argument("--hidden", type=int)
     sp.add_argument("--layers", type=int)
-    sp.add_argument("--pos-weight", type=float)
+    sp.add_argument("--pos-weight", type=float, help="BCE weight of positive nodes (default 1)")
+    sp.add_argument("--loss", choices=["bce", "focal"], help="node loss (default bce); focal down-weights easy nodes")
+    sp.add_argument("--focal-gamma", type=float, help="focal loss exponent (default 2)")
+    sp.add_argument("--sampling", choices=["uniform", "balanced"],
+                    help="training examples: uniform, or balanced so every inlined theorem is drawn alike")
+    sp.add_argument("--collapse-patience", type=int,
+                    help="stop after N epochs predicting no positive node on valid (default 5; 0: never)")
     sp.add_argument("--max-train-examples", type=int, help="subsample the train split")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     sp.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")

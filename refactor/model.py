@@ -47,6 +47,10 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     pos_weight: float | None = None   # BCE positive weight; None = 1
+    loss: str = "bce"                 # bce | focal: BCE times (1 - p_t)^focal_gamma, easy nodes count less
+    focal_gamma: float = 2.0
+    sampling: str = "uniform"         # uniform | balanced: every inlined theorem drawn equally often
+    collapse_patience: int = 5        # stop after this many epochs with no positive node on valid (0: never)
     seed: int = 0
     max_train_examples: int | None = None  # subsample train (CPU-sized runs on big databases)
 
@@ -80,6 +84,9 @@ PRESETS: dict[str, Preset] = {
         "tests: 2 layers, hidden 32, 3 epochs",
     ),
 }
+
+LOSSES = ("bce", "focal")
+SAMPLINGS = ("uniform", "balanced")
 
 ABLATIONS = {
     "none": {},
@@ -195,7 +202,12 @@ def resolve(preset: str, ablation: str = "none", **overrides) -> tuple[ModelConf
     m = replace(p.model, **ABLATIONS[ablation])
     t_over = {k: v for k, v in overrides.items() if v is not None and k in TrainConfig.__dataclass_fields__}
     m_over = {k: v for k, v in overrides.items() if v is not None and k in ModelConfig.__dataclass_fields__}
-    return replace(m, **m_over), replace(p.train, **t_over)
+    t = replace(p.train, **t_over)
+    if t.loss not in LOSSES:
+        raise KeyError(f"unknown loss {t.loss!r} (choose from {', '.join(LOSSES)})")
+    if t.sampling not in SAMPLINGS:
+        raise KeyError(f"unknown sampling {t.sampling!r} (choose from {', '.join(SAMPLINGS)})")
+    return replace(m, **m_over), t
 
 
 def config_dict(m: ModelConfig, t: TrainConfig) -> dict:

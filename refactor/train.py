@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -66,6 +67,7 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples
     return {"node_accuracy": round((tp + tn) / nodes, 4) if nodes else 0.0, "precision": round(prec, 4),
             "recall": round(rec, 4), "f1": round(f1, 4),
             "proof_accuracy": round(exact / examples, 4) if examples else 0.0,
+            "predicted_positive": round((tp + fp) / nodes, 4) if nodes else 0.0,
             "examples": examples, "nodes": nodes}
 
 
@@ -101,20 +103,54 @@ def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_
     return metrics_from_counts(tp, fp, fn, tn, exact, examples)
 
 
+def node_loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None = None,
+              gamma: float | None = None, reduction: str = "mean") -> torch.Tensor:
+    """Binary cross-entropy per node, or with ``gamma`` the focal loss (Lin et al. 2017): each node's
+    BCE times ``(1 - p_t)^gamma``, so that the many easy negatives of a 14%-positive set weigh less
+    than the nodes the model still gets wrong. ``gamma = 0`` is BCE."""
+    if gamma is None:
+        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight, reduction=reduction)
+    bce = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pos_weight, reduction="none")
+    p = torch.sigmoid(logits)
+    p_t = p * y + (1 - p) * (1 - y)
+    fl = bce * (1 - p_t).pow(gamma)
+    return fl.sum() if reduction == "sum" else fl.mean()
+
+
 class NodeLoss(nn.Module):
-    """The node classifier's binary cross-entropy as a module's forward: what DDP wraps, so that it
+    """The node classifier's loss (:func:`node_loss`) as a module's forward: what DDP wraps, so that it
     sees the forward whose backward it synchronises (the classifier is its ``model``)."""
 
-    def __init__(self, model: ProofGNN, pos_weight: torch.Tensor | None):
+    def __init__(self, model: ProofGNN, pos_weight: torch.Tensor | None, gamma: float | None = None):
         super().__init__()
         self.model = model
         self.pos_weight = pos_weight
+        self.gamma = gamma
 
     def forward(self, batch, reduction: str = "mean") -> torch.Tensor:
         if batch is None:  # a rank without a share of a short last batch: zero, but on every parameter
             return sum(p.sum() for p in self.model.parameters()) * 0.0
-        return F.binary_cross_entropy_with_logits(self.model(batch), batch.y, pos_weight=self.pos_weight,
-                                                  reduction=reduction)
+        return node_loss(self.model(batch), batch.y, self.pos_weight, self.gamma, reduction)
+
+
+def balanced_weights(inlined: list[str]) -> torch.Tensor:
+    """Sampling weights that draw every inlined theorem equally often (1 / its examples): the
+    expansion dataset holds up to 100 examples of a popular theorem and one of a rare one."""
+    counts: dict[str, int] = {}
+    for t in inlined:
+        counts[t] = counts.get(t, 0) + 1
+    return torch.tensor([1.0 / counts[t] for t in inlined], dtype=torch.double)
+
+
+def epoch_batches(n: int, batch_size: int, gen: torch.Generator,
+                  weights: torch.Tensor | None = None) -> list[list[int]]:
+    """One epoch's batches of example indices: a seeded permutation, or with ``weights`` ``n`` draws
+    with replacement in proportion to them (balanced sampling)."""
+    if weights is None:  # a loader over the graphs themselves draws the same permutation
+        return list(torch.utils.data.DataLoader(range(n), batch_size=batch_size, shuffle=True, generator=gen,
+                                                collate_fn=list))
+    order = torch.multinomial(weights, n, replacement=True, generator=gen).tolist()
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def _rank(m: dict) -> tuple:
@@ -149,9 +185,14 @@ def model_from_checkpoint(ck: dict, vocab, device) -> ProofGNN:
     return model
 
 
+_NOT_LEARNING = ("epochs", "collapse_patience")  # what a resumed run may change
+
+
 def _sans_epochs(cfg: dict) -> dict:
-    """A config without its epoch count: a run may be resumed to train longer."""
-    return {"model": cfg["model"], "train": {k: v for k, v in cfg["train"].items() if k != "epochs"}}
+    """A config without what does not change what is learned (epoch count, collapse patience): a run
+    may be resumed to train longer. Fields added since a checkpoint was written take their defaults."""
+    train = {**asdict(TrainConfig()), **cfg["train"]}
+    return {"model": cfg["model"], "train": {k: v for k, v in train.items() if k not in _NOT_LEARNING}}
 
 
 def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
@@ -198,7 +239,14 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         np.random.set_state(ck["rng"]["numpy"])
         log(f"resuming after epoch {ck['epoch'] + 1} of {train_cfg.epochs}")
     pos_weight = torch.tensor(train_cfg.pos_weight, device=dev) if train_cfg.pos_weight else None
-    loss_of = ranks.wrap(NodeLoss(model, pos_weight))
+    loss_of = ranks.wrap(NodeLoss(model, pos_weight, train_cfg.focal_gamma if train_cfg.loss == "focal" else None))
+    weights = balanced_weights([g.inlined for g in train_set]) if train_cfg.sampling == "balanced" else None
+    collapsed = 0  # consecutive epochs predicting no positive node on valid (a resumed run counts on)
+    for rec in reversed(history):
+        if rec["valid"].get("predicted_positive", 1) != 0:
+            break
+        collapsed += 1
+    stopped = None
     # under DDP a rank scales its loss by the nodes of the whole global batch: every graph's size, once
     sizes = [g.num_nodes for g in train_set] if ranks.distributed else None
     loader_gen = torch.Generator().manual_seed(train_cfg.seed)
@@ -206,9 +254,7 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
     seen = 0
     for epoch in range(start_epoch, train_cfg.epochs):
         loader_gen.manual_seed(train_cfg.seed * 1000 + epoch)
-        # the epoch's batches as indices; a loader over the graphs themselves draws the same permutation
-        batches = torch.utils.data.DataLoader(range(len(train_set)), batch_size=train_cfg.batch_size,
-                                              shuffle=True, generator=loader_gen, collate_fn=list)
+        batches = epoch_batches(len(train_set), train_cfg.batch_size, loader_gen, weights)
         if ranks.distributed:  # each rank its own dropout masks, reproducible on resume
             torch.manual_seed((train_cfg.seed * 1000 + epoch) * ranks.world + ranks.rank)
         model.train()
@@ -257,6 +303,14 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         log(f"epoch {epoch + 1:>3}  loss {rec['loss']:.4f}  valid node acc {val['node_accuracy']:.3f}  "
             f"F1 {val['f1']:.3f}  proof acc {val['proof_accuracy']:.3f}  ({dt:.1f} s)"
             + ("  *" if improved else ""))
+        collapsed = collapsed + 1 if val["predicted_positive"] == 0 else 0
+        if collapsed:
+            log(f"warning: no node predicted positive on valid ({collapsed} epoch(s) in a row): the model has "
+                f"collapsed to all-negative; try --pos-weight, --loss focal or --sampling balanced")
+        if train_cfg.collapse_patience and collapsed >= train_cfg.collapse_patience and epoch + 1 < train_cfg.epochs:
+            stopped = f"collapsed to all-negative on valid for {collapsed} epochs; stopped after epoch {epoch + 1}"
+            log(f"stopping: {stopped}")
+            break
     ranks.barrier()  # rank 0 has written the best checkpoint
     ck = load_checkpoint(best_path, dev)
     model.load_state_dict(ck["model"])
@@ -264,6 +318,7 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         "config": cfg, "seed": train_cfg.seed, "device": str(dev), "world_size": ranks.world,
         "dataset": os.path.abspath(dataset_dir),
         "train_examples": len(train_set), "best_epoch": ck["epoch"] + 1, "history": history,
+        "stopped_early": stopped,
         "valid": evaluate_model(model, splits["valid"], dev, ranks=ranks),
         "test": evaluate_model(model, splits["test"], dev, ranks=ranks),
         "baseline_all_negative": {"valid": evaluate_model(None, splits["valid"], dev, ranks=ranks),

@@ -84,3 +84,46 @@ def test_unverified_database_is_refused(tmp_path, capsys):
     assert main(["dataset", str(p), "--out", str(tmp_path / "ds")]) == 2
     assert "a1i" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "ds" / "meta.json")
+
+
+def test_focal_loss_is_bce_at_gamma_zero_and_spares_easy_nodes():
+    from refactor.train import node_loss
+
+    logits = torch.tensor([4.0, -4.0, 0.1, -0.2])
+    y = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    assert torch.allclose(node_loss(logits, y, gamma=0.0, reduction="sum"), bce.sum())
+    focal = [float(node_loss(logits[i:i + 1], y[i:i + 1], gamma=2.0)) for i in range(4)]
+    # the two confident right nodes lose almost all their weight, the two near the boundary keep a quarter or more
+    assert focal[0] < 1e-3 * bce[0] and focal[1] < 1e-3 * bce[1]
+    assert focal[2] > 0.2 * bce[2] and focal[3] > 0.2 * bce[3]
+
+
+def test_balanced_sampling_draws_each_inlined_theorem_alike():
+    from refactor.train import balanced_weights, epoch_batches
+
+    inlined = ["a"] * 90 + ["b"] * 10
+    g = torch.Generator().manual_seed(0)
+    drawn = [i for _ in range(50) for b in epoch_batches(100, 32, g, balanced_weights(inlined)) for i in b]
+    share_b = sum(inlined[i] == "b" for i in drawn) / len(drawn)
+    assert 0.45 < share_b < 0.55  # uniform sampling would give 0.10
+    again = epoch_batches(100, 32, torch.Generator().manual_seed(0), balanced_weights(inlined))
+    assert again == epoch_batches(100, 32, torch.Generator().manual_seed(0), balanced_weights(inlined))
+
+
+def test_collapse_to_all_negative_is_caught_and_levers_train(data_dir, tmp_path):
+    torch.set_num_threads(2)
+    # a negligible weight on positive nodes makes all-negative the optimum: caught after one epoch
+    m, t = resolve("tiny", epochs=3, seed=3, pos_weight=1e-4, collapse_patience=1)
+    logs: list[str] = []
+    res = train(data_dir, str(tmp_path / "collapse"), m, t, device="cpu", log=logs.append)
+    assert res["history"][0]["valid"]["predicted_positive"] == 0.0
+    assert len(res["history"]) == 1 and res["stopped_early"].startswith("collapsed to all-negative")
+    assert any("collapsed to all-negative" in line for line in logs)
+    # focal loss with balanced sampling learns: it beats all-negative on unseen inlined theorems
+    m, t = resolve("tiny", epochs=1, seed=3, loss="focal", sampling="balanced")
+    res = train(data_dir, str(tmp_path / "focal"), m, t, device="cpu", log=lambda *a: None)
+    assert res["stopped_early"] is None and res["config"]["train"]["loss"] == "focal"
+    assert res["test"]["f1"] > 0.2 and res["test"]["predicted_positive"] > 0
+    with pytest.raises(KeyError, match="unknown loss"):
+        resolve("tiny", loss="hinge")
