@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("--budget-seconds", type=float, default=60.0)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--limit", type=int, help="only the first N test theorems")
+    ap.add_argument("--sample", type=int, help="a seeded random N of the test theorems (seed 0; database order)")
     ap.add_argument("--retry-timeouts", type=float, default=300.0,
                     help="rerun theorems the wall-clock budget cut (a loaded machine) with this cap (0: off)")
     a = ap.parse_args()
@@ -89,6 +90,8 @@ def main() -> int:
                 args += ["--baseline", policy]
             if a.limit:
                 args += ["--limit", str(a.limit)]
+            if a.sample:
+                args += ["--sample", str(a.sample)]
             if a.retry_timeouts:
                 args += ["--retry-timeouts", str(a.retry_timeouts)]
             mm(*args)
@@ -139,7 +142,9 @@ def write_table(out: str, evals, a) -> None:
     for name, policy, seed, d in order:
         groups.setdefault((name, policy), []).append(rows[d])
     n = cmp["rows"][0]["attempted"]
-    lines = [f"Test theorems: {n}; budget {a.budget} expansions / {a.budget_seconds:g} s each; "
+    scale = f" (a seeded random sample of the test split, `--sample {a.sample}`)" if a.sample else (
+        f" (the first {a.limit} of the test split)" if a.limit else "")
+    lines = [f"Test theorems: {n}{scale}; budget {a.budget} expansions / {a.budget_seconds:g} s each; "
              f"reference for new/lost: count on the original corpus.", "",
              "| corpus | policy | seeds | " + " | ".join(f"@{b}" for b in BUDGETS) +
              " | forecast @512 from <=64 | new/lost @512 (per seed) | proofs using a new theorem"

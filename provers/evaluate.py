@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
@@ -50,6 +51,8 @@ class EvalConfig:
     part: str = "test"
     jobs: int = 2
     limit: int | None = None  # only the first N theorems of the part (a stated, reduced scale)
+    sample: int | None = None  # a seeded random N of the part, in database order (a reduced scale that
+    sample_seed: int = 0       # spans the whole part: its first N are the database's easiest stretch)
     device: str = "cpu"
     retry_seconds: float = 0.0  # >0: rerun theorems a wall-clock cut stopped, with this cap (see evaluate)
     ray: str = ""  # "auto" or a Ray cluster's address: the jobs run there instead of in local processes
@@ -142,7 +145,7 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
         if os.path.abspath(split_path) != ck["split"] and given.key() != ck["split_key"]:
             raise MMError(f"checkpoint was trained on another split ({ck['split']})", checkpoint)
     db, split, state = _state(ck, cfg)
-    labels = list(split.part(cfg.part))[: cfg.limit]
+    labels = theorems_of(list(split.part(cfg.part)), cfg)
     os.makedirs(out, exist_ok=True)
     cfg_path = os.path.join(out, "config.json")
     run_key = {"checkpoint": os.path.abspath(checkpoint), "corpus_sha256": ck["corpus_sha256"],
@@ -152,6 +155,8 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     if os.path.exists(cfg_path):
         with open(cfg_path) as fh:
             old = json.load(fh)
+        # settings added since the directory was written take their defaults
+        old["config"] = {**{k: v for k, v in asdict(EvalConfig()).items() if k not in SCHEDULING}, **old["config"]}
         if old != run_key:
             raise MMError("this directory holds an evaluation with other settings; use another --out", out)
     else:
@@ -176,12 +181,22 @@ def evaluate(checkpoint: str, out: str, cfg: EvalConfig, split_path: str | None 
     summary = summarize(results, cfg.max_expansions)
     summary.update(checkpoint=os.path.abspath(checkpoint), corpus=ck["corpus"], split=ck["split"],
                    policy=state.policy.name, seed=ck["config"]["seed"], part=cfg.part,
+                   limit=cfg.limit, sample=cfg.sample, sample_seed=cfg.sample_seed,
                    budget_expansions=cfg.max_expansions, budget_seconds=cfg.max_seconds,
                    wall_seconds=time.perf_counter() - t0)
     proofs = {r["label"]: r["proof"] for r in results if r["proved"]}
     summary["proofs_mm"] = write_database(db, os.path.join(out, "proofs.mm"), edits=Edits(proofs=proofs))["out"]
     write_json(os.path.join(out, "summary.json"), summary)
     return summary
+
+
+def theorems_of(part: list[str], cfg: EvalConfig) -> list[str]:
+    """The theorems an evaluation attempts: the part (database order), its first ``limit``, or a
+    random ``sample`` of it drawn with ``sample_seed`` and kept in database order."""
+    if cfg.sample is not None and cfg.sample < len(part):
+        keep = set(random.Random(cfg.sample_seed).sample(part, cfg.sample))
+        part = [l for l in part if l in keep]
+    return part[: cfg.limit]
 
 
 def _run_jobs(state: EvalState, labels: list[str], res_path: str, done: dict, cfg: EvalConfig,

@@ -55,6 +55,7 @@ def cmd_eval(args) -> int:
 
     cfg = EvalConfig(max_expansions=args.budget_expansions, max_seconds=args.budget_seconds,
                      baseline=args.baseline, part=args.part, jobs=args.jobs, limit=args.limit,
+                     sample=args.sample, sample_seed=args.sample_seed,
                      device=args.device, retry_seconds=args.retry_timeouts or 0.0, ray=ray_address(args) or "")
     s = evaluate(args.checkpoint, args.out, cfg, split_path=args.split,
                  progress=not args.json and sys.stderr.isatty())
@@ -119,6 +120,9 @@ def add_prover_parser(add) -> None:
     p.add_argument("--jobs", type=int, default=2, help="local processes (default 2)")
     p.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (one search per theorem)")
     p.add_argument("--limit", type=int, help="only the first N theorems of the part")
+    p.add_argument("--sample", type=int, metavar="N",
+                   help="a random N theorems of the part (seeded, database order): a reduced scale over the whole part")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--retry-timeouts", type=float, metavar="SECONDS",
                    help="rerun theorems the wall-clock budget cut short (a loaded machine) with this cap, "

@@ -105,6 +105,29 @@ def test_wall_clock_cuts_are_retried_until_the_expansion_budget_binds(work, caps
                                                                                      if x["stopped"] == "seconds"})
 
 
+def test_sample_spans_the_part_seeded_in_database_order(work, capsys):
+    from provers.evaluate import EvalConfig, theorems_of
+
+    part = [f"t{i}" for i in range(100)]
+    a = theorems_of(part, EvalConfig(sample=10))
+    assert len(a) == 10 and a == sorted(a, key=part.index) and a == theorems_of(part, EvalConfig(sample=10))
+    assert a != part[:10] and a != theorems_of(part, EvalConfig(sample=10, sample_seed=1))
+    assert max(part.index(l) for l in a) > 50  # not the first stretch, unlike --limit
+    assert theorems_of(part, EvalConfig(sample=500)) == part
+    out = str(work["dir"] / "eval-sample")
+    assert main(["prover", "eval", "--checkpoint", work["ck"], "--out", out, "--baseline", "count",
+                 "--budget-expansions", "8", "--jobs", "1", "--sample", "3", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    split = load_split(work["split"])
+    assert s["attempted"] == 3 and s["sample"] == 3
+    labels = [json.loads(l)["label"] for l in open(os.path.join(out, "results.jsonl"))]
+    assert labels == theorems_of(list(split.part("test")), EvalConfig(sample=3))
+    # another sample seed is another evaluation: refused in the same directory
+    assert main(["prover", "eval", "--checkpoint", work["ck"], "--out", out, "--baseline", "count",
+                 "--budget-expansions", "8", "--jobs", "1", "--sample", "3", "--sample-seed", "1"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
 def test_baselines_and_compare(work, capsys):
     outs = []
     for base in ("uniform", "count"):
