@@ -53,7 +53,7 @@ def cmd_validate(args) -> int:
     r = validate(args.checkpoint, args.eval, args.method, args.out, subsets=args.subsets, seeds=args.seeds,
                  top_k=args.top_k, seed=args.seed, cfg=cfg, jobs=args.jobs,
                  counterfactual=not args.no_counterfactual, progress=not args.json and sys.stderr.isatty(),
-                 ray=ray_address(args), opts=_options(args))
+                 ray=ray_address(args), opts=_options(args), counterfactual_seeds=args.counterfactual_seeds)
     if args.json:
         print(json.dumps({m: {k: v for k, v in row.items() if k != "lds_per_query"}
                           for m, row in r["methods"].items()}, indent=2))
@@ -98,6 +98,8 @@ def add_attribute_parser(add) -> None:
     p.add_argument("--seeds", type=int, default=1, help="R: training seeds per subset")
     p.add_argument("--top-k", type=int, default=3, help="theorems removed in the counterfactual")
     p.add_argument("--no-counterfactual", action="store_true")
+    p.add_argument("--counterfactual-seeds", type=int, metavar="N",
+                   help="paired seeds of the counterfactual (default: --seeds; the issue asks for >= 10)")
     p.add_argument("--jobs", type=int, default=1, help="local processes for the retraining jobs")
     p.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (one retraining per subset and seed)")
     p.add_argument("--epochs", type=int, help="retraining epochs (tiny preset: 2)")

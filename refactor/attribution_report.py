@@ -50,13 +50,15 @@ def validation_table(val: dict) -> Table:
     longer proved without the method's top-k theorems, and without k random ones)."""
     k = val["top_k"]
     head = ["method", "group LDS", "95% bootstrap", "queries with LDS", f"drop without top {k}",
-            f"drop without {k} random", f"top {k}"]
+            f"drop without {k} random", "paired difference [95%]", f"top {k}"]
     rows = []
     for m, r in val["methods"].items():
         cf = r.get("counterfactual")
+        pd = (cf or {}).get("paired_difference")
         rows.append([m, _num(r["lds_mean"]), f"[{_num(r['lds_low'])}, {_num(r['lds_high'])}]",
                      f"{r['queries_with_lds']} of {len(val['queries'])}",
                      f"{cf['topk_drop']:.2f}" if cf else "-", f"{cf['random_drop']:.2f}" if cf else "-",
+                     f"{pd['mean']:.2f} [{_num(pd['low'])}, {_num(pd['high'])}]" if pd else "-",
                      ", ".join(cf["topk"]) if cf else "-"])
     return head, rows
 
@@ -86,7 +88,8 @@ def validation_summary(val: dict) -> str:
     return (f"Group LDS over {val['subsets']} random half subsets of the theorems x {val['seeds']} retraining "
             f"seed(s) (paired retrains: {cfg['epochs']} epoch(s), dim {cfg['dim']}, {cfg['rounds']} round(s)); "
             f"counterfactual: queries proved again with {cfg['budget_expansions']} expansions after retraining "
-            f"without the top {val['top_k']} theorems, against {val['top_k']} random ones (mean over seeds).")
+            f"without the top {val['top_k']} theorems, against {val['top_k']} random ones (mean over "
+            f"{val.get('counterfactual_seeds', val['seeds'])} paired seed(s)).")
 
 
 def text_table(table: Table) -> str:

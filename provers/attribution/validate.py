@@ -274,13 +274,16 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
              top_k: int = 3, seed: int = 0, cfg: RetrainConfig | None = None, jobs: int = 1,
              counterfactual: bool = True, progress: bool = False,
              scores: dict[str, dict[str, list[float]]] | None = None, ray: str | None = None,
-             opts: Options | None = None) -> dict:
+             opts: Options | None = None, counterfactual_seeds: int | None = None) -> dict:
     """Group LDS and the counterfactual per method (module docstring); ``OUT/validation.json``.
 
     ``scores``: per method, theorem -> per query its group score, as :func:`.attribute.attribute`
     returned them for the same checkpoint, evaluation and seed (reused instead of computed again,
     except with ``dtda``, whose seed samples are needed too); ``ray``: a Ray address for the
-    retraining jobs (None: local processes); ``opts``: the methods' settings (its seed is ``seed``)."""
+    retraining jobs (None: local processes); ``opts``: the methods' settings (its seed is ``seed``);
+    ``counterfactual_seeds``: paired seeds of the counterfactual (default ``seeds``): its drops are
+    small integers, so it needs more seeds than the LDS's averaged log-probabilities."""
+    cf_seeds = seeds if counterfactual_seeds is None else counterfactual_seeds
     cfg = cfg or RetrainConfig()
     opts = replace(opts or Options(), seed=seed)
     ctx = load_context(checkpoint)
@@ -321,7 +324,7 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
         total = {t: sum(scores[m][t]) for t in theorems}
         tops[m] = sorted(sorted(theorems, key=lambda t: -total[t])[:k], key=theorems.index)
     if counterfactual:
-        for r in range(seeds):
+        for r in range(cf_seeds):
             specs.append({"id": f"full-s{r}", "drop": [], "seed": r, "prove": True})
             specs.append({"id": f"random-s{r}", "drop": rand, "seed": r, "prove": True})
             for m in methods:
@@ -332,7 +335,8 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
     measured = np.array([[np.mean([res[f"lds-{i}-s{r}"]["log_probs"][q] for r in range(seeds)])
                           for q in range(len(labels))] for i in range(len(keeps))])  # [M, Q]
     report = {"checkpoint": ctx.checkpoint, "eval": os.path.abspath(eval_dir), "queries": labels,
-              "theorems": theorems, "subsets": subsets, "seeds": seeds, "top_k": k, "config": cfg.key(),
+              "theorems": theorems, "subsets": subsets, "seeds": seeds,
+              "counterfactual_seeds": cf_seeds if counterfactual else 0, "top_k": k, "config": cfg.key(),
               "training_steps": len(ctx.steps), "options": asdict(opts), "measured_log_probs": measured.tolist(),
               "methods": {}}
     for m in methods:
@@ -343,11 +347,16 @@ def validate(checkpoint: str, eval_dir: str, methods: list[str], out: str, subse
                "lds_per_query": [_num(x) for x in per_q],
                "queries_with_lds": int(sum(1 for x in per_q if not math.isnan(x)))}
         if counterfactual:
-            full = [len(res[f"full-s{r}"]["proved"]) for r in range(seeds)]
-            topd = [full[r] - len(res[f"top-{m}-s{r}"]["proved"]) for r in range(seeds)]
-            rnd = [full[r] - len(res[f"random-s{r}"]["proved"]) for r in range(seeds)]
+            full = [len(res[f"full-s{r}"]["proved"]) for r in range(cf_seeds)]
+            topd = [full[r] - len(res[f"top-{m}-s{r}"]["proved"]) for r in range(cf_seeds)]
+            rnd = [full[r] - len(res[f"random-s{r}"]["proved"]) for r in range(cf_seeds)]
+            diff = [a - b for a, b in zip(topd, rnd)]
+            _, d_low, d_high = bootstrap(diff, seed)
             row["counterfactual"] = {"topk_drop": float(np.mean(topd)), "random_drop": float(np.mean(rnd)),
-                                     "topk": tops[m], "random": rand, "full_proved": full}
+                                     "topk": tops[m], "random": rand, "full_proved": full,
+                                     "topk_drops": topd, "random_drops": rnd,
+                                     "paired_difference": {"mean": float(np.mean(diff)), "low": _num(d_low),
+                                                           "high": _num(d_high)}}
         if m == "dtda":
             row["variance_lds"] = variance_lds(samples, keeps, theorems, res, seeds, seed)
         report["methods"][m] = row

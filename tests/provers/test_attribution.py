@@ -334,6 +334,20 @@ def test_validate_plumbing_resumes_and_is_deterministic(work, seed2, capsys):
     assert set(os.listdir(os.path.join(out, "jobs"))) - set(jobs) <= {"top-source-s0.json", "top-dtda-s0.json"}
     full = json.load(open(os.path.join(out, "validation.json")))
     assert full["options"]["seed_checkpoints"] == [seed2] and full["options"]["dtda_base"] == "grad-dot"
+    # more paired seeds for the counterfactual alone: the LDS and its jobs stay, seed 1's retrains are added
+    before = set(os.listdir(os.path.join(out, "jobs")))
+    assert main(args + ["--counterfactual-seeds", "2"]) == 0
+    r3 = json.loads(capsys.readouterr().out)
+    for m in ("grad-dot", "random"):
+        assert {k: v for k, v in r3[m].items() if k != "counterfactual"} == {k: v for k, v in r[m].items()
+                                                                             if k != "counterfactual"}
+        cf = r3[m]["counterfactual"]
+        assert len(cf["topk_drops"]) == len(cf["random_drops"]) == len(cf["full_proved"]) == 2
+        assert cf["topk_drops"][0] == r[m]["counterfactual"]["topk_drop"]
+        assert cf["paired_difference"]["mean"] == pytest.approx(cf["topk_drop"] - cf["random_drop"])
+    assert {j[:-5] for j in set(os.listdir(os.path.join(out, "jobs"))) - before} <= {
+        "full-s1", "random-s1", "top-grad-dot-s1", "top-random-s1"}
+    assert not any(j.startswith("lds-") for j in set(os.listdir(os.path.join(out, "jobs"))) - before)
     # other settings in the same directory are refused
     assert main(args[:-3] + ["--epochs", "2", "--out", out]) == 2
     assert "other settings" in capsys.readouterr().err
