@@ -9,6 +9,7 @@ extracted from training proofs only and rewriting training proofs only
 with ``--split`` too, on the ``--gnn-preset`` extractor preset). For each corpus and seed the
 prover is trained and evaluated on the test theorems with the same budget;
 the ``count`` baseline runs on every corpus and ``uniform`` on the original.
+``--table-only`` trains and evaluates nothing and writes the table of what has finished.
 Everything is resumable: rerun the same command after an interruption. The
 paired table against the reference (``count`` on the original corpus) goes
 to ``OUT/table.md`` and ``OUT/table.json``. The order of the work puts the
@@ -58,6 +59,8 @@ def main() -> int:
     ap.add_argument("--sample", type=int, help="a seeded random N of the test theorems (seed 0; database order)")
     ap.add_argument("--retry-timeouts", type=float, default=300.0,
                     help="rerun theorems the wall-clock budget cut (a loaded machine) with this cap (0: off)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train and evaluate nothing: write the table of the evaluations already finished")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
@@ -68,6 +71,9 @@ def main() -> int:
     corpora = {"original": db}
     for m in a.methods:
         t, c = os.path.join(out, f"{m}.json"), os.path.join(out, f"{m}.mm")
+        if a.table_only:
+            corpora[m] = c
+            continue
         if not os.path.exists(t):
             extra = []
             if m == "gnn":  # its GNN learns from the training proofs only (`train --split`)
@@ -83,6 +89,10 @@ def main() -> int:
 
     def ev(name: str, ck: str, policy: str, seed: int | None) -> None:
         d = os.path.join(out, "evals", f"{name}-{policy}" + ("" if seed is None else f"-s{seed}"))
+        if a.table_only:
+            if os.path.exists(os.path.join(d, "summary.json")):
+                evals.append((name, policy, seed, d))
+            return
         if not os.path.exists(os.path.join(d, "summary.json")) or (a.retry_timeouts and wall_cut(d, a.retry_timeouts)):
             args = ["prover", "eval", "--checkpoint", ck, "--out", d, "--budget-expansions", str(a.budget),
                     "--budget-seconds", str(a.budget_seconds), "--jobs", str(a.jobs)]
@@ -99,7 +109,7 @@ def main() -> int:
 
     def model(name: str, seed: int) -> str:
         d = os.path.join(out, "models", f"{name}-s{seed}")
-        if not os.path.exists(os.path.join(d, "metrics.json")):
+        if not a.table_only and not os.path.exists(os.path.join(d, "metrics.json")):
             mm("prover", "train", "--corpus", corpora[name], "--split", split, "--out", d, "--seed", str(seed),
                "--epochs", str(a.epochs), "--resume")
         return os.path.join(d, "checkpoint.pt")
