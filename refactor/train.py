@@ -188,7 +188,7 @@ def model_from_checkpoint(ck: dict, vocab, device) -> ProofGNN:
 _NOT_LEARNING = ("epochs", "collapse_patience")  # what a resumed run may change
 
 
-def _sans_epochs(cfg: dict) -> dict:
+def _what_is_learned(cfg: dict) -> dict:
     """A config without what does not change what is learned (epoch count, collapse patience): a run
     may be resumed to train longer. Fields added since a checkpoint was written take their defaults."""
     train = {**asdict(TrainConfig()), **cfg["train"]}
@@ -228,7 +228,7 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
     start_epoch = 0
     if resume and os.path.exists(last_path):
         ck = load_checkpoint(last_path, dev)
-        if _sans_epochs(ck["config"]) != _sans_epochs(cfg) or ck["dataset_key"] != meta["key"]:
+        if _what_is_learned(ck["config"]) != _what_is_learned(cfg) or ck["dataset_key"] != meta["key"]:
             raise CheckpointError(f"{last_path}: written for another configuration or dataset; "
                                   f"use a new --out or drop --resume")
         model.load_state_dict(ck["model"])

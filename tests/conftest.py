@@ -14,6 +14,17 @@ DEBIAN = "/usr/share/metamath/databases"
 DEBIAN_DBS = ["set.mm", "iset.mm", "nf.mm", "hol.mm", "ql.mm", "peano.mm", "miu.mm", "demo0.mm", "big-unifier.mm"]
 
 
+def prover_slice(d) -> tuple[str, str]:
+    """data/set-prop.mm cut after `mpbir` (a few hundred theorems: a tiny prover trains in seconds)
+    and its prover split (seed 3), written into directory ``d``: (database, split) paths."""
+    from refactor.cli import main
+
+    small, split = os.path.join(d, "small.mm"), os.path.join(d, "split.json")
+    assert main(["slice", os.path.join(DATA, "set-prop.mm"), "--until", "mpbir", "-o", small]) == 0
+    assert main(["prover", "split", small, "--seed", "3", "-o", split]) == 0
+    return small, split
+
+
 def debian(name: str) -> str:
     """Path of a Debian database; the test is skipped only if the package is absent."""
     path = os.path.join(DEBIAN, name)

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from metamath.parallel import imap_jobs
+from conftest import prover_slice
 from refactor.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,9 +58,7 @@ def ray_local():
 def work(tmp_path_factory):
     """The slice and its split; the rest is built by the first test that needs it."""
     d = tmp_path_factory.mktemp("cluster")
-    small, split = str(d / "small.mm"), str(d / "split.json")
-    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", small]) == 0
-    assert main(["prover", "split", small, "--seed", "3", "-o", split]) == 0
+    small, split = prover_slice(d)
     return {"dir": d, "small": small, "split": split}
 
 

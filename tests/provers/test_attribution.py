@@ -27,6 +27,7 @@ import random
 import pytest
 import torch
 
+from conftest import prover_slice
 from provers.attribution.attribute import (load_context, load_queries, nats_per_score, query_logprobs,
                                           theorem_scores)
 from provers.attribution.batch import ExampleNet, Featurizer, example_logprob, example_loss, step_logprobs
@@ -36,8 +37,6 @@ from provers.attribution.validate import RetrainConfig, retrain, share_retrains,
 from provers.train import Encoder, TrainConfig, batch_loss
 from refactor.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SET_PROP = os.path.join(ROOT, "data", "set-prop.mm")
 
 torch.set_num_threads(1)
 
@@ -45,9 +44,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("attr")
-    small, split = str(d / "small.mm"), str(d / "split.json")
-    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", small]) == 0
-    assert main(["prover", "split", small, "--seed", "3", "-o", split]) == 0
+    small, split = prover_slice(d)
     th, corpus = str(d / "T.json"), str(d / "freq.mm")
     assert main(["extract", small, "--method", "frequent", "--split", split, "--top", "8", "--out", th]) == 0
     assert main(["rewrite", small, "--theorems", th, "--split", split, "-o", corpus, "--jobs", "1",

@@ -20,11 +20,9 @@ import os
 import pytest
 import torch
 
-from conftest import torchrun
+from conftest import prover_slice, torchrun
 from refactor.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SET_PROP = os.path.join(ROOT, "data", "set-prop.mm")
 TRAIN = ["--epochs", "2", "--dim", "16", "--rounds", "1", "--seed", "1", "--json"]
 
 
@@ -32,9 +30,7 @@ TRAIN = ["--epochs", "2", "--dim", "16", "--rounds", "1", "--seed", "1", "--json
 def work(tmp_path_factory):
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("ddp-prover")
-    db, split = str(d / "small.mm"), str(d / "split.json")
-    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", db]) == 0
-    assert main(["prover", "split", db, "--seed", "3", "-o", split]) == 0
+    db, split = prover_slice(d)
     ref = str(d / "single")
     assert main(["prover", "train", "--corpus", db, "--split", split, "--out", ref, *TRAIN]) == 0
     return {"dir": d, "db": db, "split": split, "ref": ref}

@@ -12,24 +12,18 @@ import json
 import os
 import pytest
 
-from conftest import metamath_verdict
+from conftest import metamath_verdict, prover_slice
 from metamath import Database
 from provers.data import build_steps, training_theorems
 from provers.library import Library
 from provers.split import load_split, make_split
 from refactor.cli import main
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SET_PROP = os.path.join(ROOT, "data", "set-prop.mm")
-
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     d = tmp_path_factory.mktemp("prover")
-    db = str(d / "small.mm")
-    assert main(["slice", SET_PROP, "--until", "mpbir", "-o", db]) == 0
-    split = str(d / "split.json")
-    assert main(["prover", "split", db, "--seed", "3", "-o", split]) == 0
+    db, split = prover_slice(d)
     out = str(d / "model")
     assert main(["prover", "train", "--corpus", db, "--split", split, "--out", out, "--epochs", "2",
                  "--dim", "16", "--rounds", "1", "--seed", "1"]) == 0
