@@ -351,7 +351,7 @@ def cmd_rewrite(args) -> int:
     # rejected) is a failed rewrite (exit 1)
     try:
         res = rewrite_file(args.db, args.theorems, args.out, use_metamath=not args.no_metamath, jobs=args.jobs,
-                           split=args.split, progress=not quiet and sys.stderr.isatty(),
+                           split=args.split, top=args.top, progress=not quiet and sys.stderr.isatty(),
                            log=None if quiet else (lambda m: print(m, file=sys.stderr, flush=True)))
     except TheoremsFileError as exc:
         raise UsageError(str(exc)) from None
@@ -383,6 +383,8 @@ def _rewrite_parser(add) -> None:
     sp.add_argument("--split", metavar="SPLIT.json",
                     help="rewrite only the proofs of the split's training theorems; held-out proofs stay byte-identical")
     sp.add_argument("-o", "--out", required=True, help="the rewritten database to write (never the input)")
+    sp.add_argument("--top", type=int, metavar="K",
+                    help="insert only the first K theorems of T.json (its rank order: the extractor's top K)")
     sp.add_argument("--jobs", type=int, default=None, help="processes (default: all cores for big databases)")
     sp.add_argument("--no-metamath", action="store_true",
                     help="do not ask metamath.exe to verify the output (verified_by then lacks it)")

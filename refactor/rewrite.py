@@ -483,8 +483,13 @@ def rewrite_database(db: Database, theorems: dict, out: str, tpath: str = "<theo
 
 def rewrite_file(db_path: str, theorems_path: str, out: str, use_metamath: bool = True,
                  jobs: int | None = None, progress: bool = False, log=None,
-                 split: str | None = None) -> RewriteResult:
+                 split: str | None = None, top: int | None = None) -> RewriteResult:
     """``mmrefactor rewrite``: read the database and T.json, rewrite, verify, write ``out``.
+
+    ``top``: insert only the file's first ``top`` theorems. T.json lists
+    them in rank order (greedy, by marginal saving), so its first K are
+    the extractor's top K; this compares K = 16 and K = 20 from one
+    extraction.
 
     ``split``: a prover split file; only the proofs of its training
     theorems are rewritten, held-out proofs stay byte-identical. A theorems
@@ -492,6 +497,10 @@ def rewrite_file(db_path: str, theorems_path: str, out: str, use_metamath: bool 
     :class:`TheoremsFileError` (bad input), everything later :class:`RewriteError`.
     """
     data = load_theorems(theorems_path)
+    if top is not None:
+        if top < 1:
+            raise TheoremsFileError(f"--top must be at least 1, not {top}")
+        data = {**data, "theorems": data["theorems"][:top]}
     if os.path.exists(out) and os.path.realpath(out) == os.path.realpath(db_path):
         raise RewriteError(f"{out}: refusing to overwrite the input database")
     db = Database.from_file(db_path)

@@ -169,6 +169,24 @@ def test_bad_theorems_file_is_a_clear_error(tmp_path, capsys):
     assert code != 0 and "'nosuch'" in err and not (tmp_path / "o.mm").exists()
 
 
+def test_top_inserts_the_first_k_theorems_only(tmp_path, capsys):
+    metamath_exe()
+    # the second theorem names a label the database lacks: inserting it would fail
+    tpath = _tjson(tmp_path, A1I, dict(A1I, label="mmr-9", proof=["wph", "nosuch", "ax-mp"]))
+    out = tmp_path / "out.mm"
+    code = main(["rewrite", PROP, "--theorems", tpath, "-o", str(out), "--top", "1", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    d = json.loads(captured.out)
+    assert d["new_theorems"] == 1 and [t["label"] for t in d["per_theorem"]] == ["mmr-1"]
+    assert d["verified_by"] == ["mmrefactor", "metamath"]
+    assert main(["rewrite", PROP, "--theorems", tpath, "-o", str(out), "--top", "2"]) != 0
+    assert "'nosuch'" in capsys.readouterr().err
+    assert main(["rewrite", PROP, "--theorems", tpath, "-o", str(tmp_path / "o.mm"), "--top", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--top must be at least 1" in err and "Traceback" not in err
+
+
 # a1i twice: from |- ph infer |- ( ps -> ( ch -> ph ) ), th1's whole proof
 A1I2 = {"label": "mmr-2", "statement": "|- ( ps -> ( ch -> ph ) )",
         "hypotheses": [{"label": "mmr-2.1", "statement": "|- ph"}], "variables": ["ph", "ps", "ch"],
