@@ -178,6 +178,7 @@ class Library:
     weights: list[list[int]] = field(default_factory=list)
     by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: int = 0  # proofs over the size cap (or failing) left out
+    _occurrences: dict = field(default_factory=dict, repr=False, compare=False)  # shape -> occurrences
 
     @classmethod
     def build(cls, db: Database, max_nodes: int | None = 100_000, jobs: int | None = None,
@@ -234,7 +235,12 @@ class Library:
     def occurrences(self, shape: Shape) -> list[tuple[int, int]]:
         """Non-overlapping occurrences (proof index, root node) of ``shape``: in each
         proof's essential DAG, greedily parents first; an occurrence's holes may
-        hold others. Sorted by proof, then parents first."""
+        hold others. Sorted by proof, then parents first. Remembered per shape:
+        a candidate asks for them twice (its placement, its uses), and on set.mm a
+        shape rooted at a common label is matched at tens of thousands of nodes."""
+        known = self._occurrences.get(shape)
+        if known is not None:
+            return list(known)
         by_proof: dict[int, list[int]] = defaultdict(list)
         for k, v in self.by_label.get(shape[0], ()):
             by_proof[k].append(v)
@@ -250,6 +256,7 @@ class Library:
                 used.update(steps)
                 out.append((k, v))
         out.sort(key=lambda o: (o[0], -o[1]))
+        self._occurrences[shape] = tuple(out)
         return out
 
 
