@@ -179,6 +179,7 @@ class Library:
     by_label: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: int = 0  # proofs over the size cap (or failing) left out
     _occurrences: dict = field(default_factory=dict, repr=False, compare=False)  # shape -> occurrences
+    _by_children: dict = field(default_factory=dict, repr=False, compare=False)  # label -> children's labels -> nodes
 
     @classmethod
     def build(cls, db: Database, max_nodes: int | None = 100_000, jobs: int | None = None,
@@ -232,6 +233,30 @@ class Library:
             todo.extend(zip(kids, s[1]))
         return steps
 
+    def rooted_like(self, shape: Shape) -> list[tuple[int, int]]:
+        """The nodes (proof, node) whose label and whose children's labels fit the
+        root of ``shape`` (a hole fits any child): the only places it can match.
+
+        Why: on set.mm a label such as ``syl`` heads about 10^5 nodes; indexing
+        them by their children's labels (built once per label) leaves a
+        shape's few candidates instead of matching at every one.
+        """
+        label, kids = shape[0], shape[1]
+        sigs = self._by_children.get(label)
+        if sigs is None:
+            sigs = self._by_children[label] = defaultdict(list)
+            for k, v in self.by_label.get(label, ()):
+                nodes = self.dags[k].nodes
+                sigs[tuple(nodes[c].label for c in nodes[v].children)].append((k, v))
+        want = tuple(None if c is None else c[0] for c in kids)
+        if None not in want:
+            return sigs.get(want, [])
+        out: list[tuple[int, int]] = []
+        for sig, at in sigs.items():
+            if len(sig) == len(want) and all(w is None or w == x for w, x in zip(want, sig)):
+                out.extend(at)
+        return out
+
     def occurrences(self, shape: Shape) -> list[tuple[int, int]]:
         """Non-overlapping occurrences (proof index, root node) of ``shape``: in each
         proof's essential DAG, greedily parents first; an occurrence's holes may
@@ -242,7 +267,7 @@ class Library:
         if known is not None:
             return list(known)
         by_proof: dict[int, list[int]] = defaultdict(list)
-        for k, v in self.by_label.get(shape[0], ()):
+        for k, v in self.rooted_like(shape):
             by_proof[k].append(v)
         out = []
         for k, vs in by_proof.items():

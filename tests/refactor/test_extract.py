@@ -403,3 +403,33 @@ def test_parts_of_a_real_fragment_keep_their_proof_and_root(db):
     assert shape == IMP41_IMP and part is frag
     deeper = ("imp41", (("imp", (("pm2.43i", (None,)),)),))
     assert deeper not in dict(by_sub_shape([frag]))  # a part never reaches beyond the fragment
+
+
+def test_occurrences_use_the_children_index_and_match_a_scan(db, library):
+    """The children's-labels index only narrows where a shape is matched: the
+    occurrences equal those of a scan over every node with the root's label."""
+    from collections import defaultdict
+
+    def scanned(shape):
+        by_proof = defaultdict(list)
+        for k, v in library.by_label.get(shape[0], ()):
+            by_proof[k].append(v)
+        out = []
+        for k, vs in by_proof.items():
+            used = set()
+            for v in sorted(vs, reverse=True):
+                steps = library.matches_at(k, v, shape)
+                if v in used or steps is None or used.intersection(steps):
+                    continue
+                used.update(steps)
+                out.append((k, v))
+        return sorted(out, key=lambda o: (o[0], -o[1]))
+
+    shapes = [("syl", (None, None)), ("syl", (("syl", (None, None)), None)), ("mpd", (None, ("a1i", (None,)))),
+              ("jaoi", (None, ("id", ()))), ("syl", (None, ("ax-1", ()))), ("id", ())]
+    for shape in shapes:
+        got = library.occurrences(shape)
+        assert got == scanned(shape) and library.occurrences(shape) == got, shape
+        assert all(library.matches_at(k, v, shape) is not None for k, v in library.rooted_like(shape))
+    assert len(library.occurrences(("syl", (None, None)))) > len(library.occurrences(shapes[1])) > 0
+    assert library.occurrences(("syl", (None,))) == []  # wrong arity: no candidate node at all
