@@ -5,7 +5,7 @@ against training examples seen, over one or more `mmrefactor train` runs.
 
 Each run contributes one point per finished epoch (``metrics.json`` when the
 run has ended, else the history inside ``last.pt``, so a run still training
-can be read): examples seen = the run's training examples x epochs. A line
+or resumed for more epochs can be read): examples seen = the run's training examples x epochs. A line
 is fitted to proof accuracy against log10(examples seen) over all points,
 and the examples (and hours, at the runs' measured examples per second)
 the line would need to reach ``--target`` (REFACTOR's 19.6% by default)
@@ -31,15 +31,14 @@ sys.path.insert(0, ROOT)
 
 def run_points(run_dir: str) -> dict:
     """One run's curve: its dataset, training examples, and per-epoch validation figures."""
-    metrics = os.path.join(run_dir, "metrics.json")
-    if os.path.exists(metrics):
+    metrics, last = os.path.join(run_dir, "metrics.json"), os.path.join(run_dir, "last.pt")
+    if os.path.exists(metrics) and not (os.path.exists(last) and os.path.getmtime(last) > os.path.getmtime(metrics)):
         with open(metrics, encoding="utf-8") as fh:
             m = json.load(fh)
         history, n_train, dataset = m["history"], m["train_examples"], m["dataset"]
     else:
         import torch
 
-        last = os.path.join(run_dir, "last.pt")
         if not os.path.exists(last):
             raise SystemExit(f"error: {run_dir}: neither metrics.json nor last.pt (not a `mmrefactor train` run)")
         ck = torch.load(last, map_location="cpu", weights_only=False)
