@@ -148,7 +148,8 @@ class Database:
         """
         end = self.__dict__.get("_end")
         if end is None:
-            raise MMError("this database was not parsed to its end; it cannot be extended", path)
+            # a programming error, not a fault of the database: not an MMError, which callers report as one
+            raise ValueError("this database was not parsed to its end by from_file/from_string; it cannot be extended")
         db = Database()
         db.files = list(self.files)
         db.statements = dict(self.statements)

@@ -70,3 +70,5 @@ def test_outermost_hypotheses_and_dv_carry_over():
                               "h $e |- p $.\n")
     ext = db.extended("t $a |- q $.\n")
     assert ext["t"].frame.hyps == ("wp", "wq", "h") and ext["t"].frame.dvs == frozenset({("p", "q")})
+    with pytest.raises(ValueError, match="not parsed to its end"):
+        Database().extended("t $a |- q $.\n")
