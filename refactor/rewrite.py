@@ -53,7 +53,7 @@ from metamath.write import WIDTH, proof_indent, render, write_atomic
 
 from .layout import Layout, layout
 from .match import NewTheorem, Pattern, best_rewrite
-from .theorems import (TheoremsFileError, block, hypothesis_labels, insert_theorems, load_theorems,
+from .theorems import (TheoremsFileError, appended_text, block, hypothesis_labels, load_theorems,
                        normal_proof_text, outer_floats)
 
 __all__ = ["RewriteError", "RewriteResult", "rewrite_database", "rewrite_file"]
@@ -142,12 +142,12 @@ def _comment(th: NewTheorem, uses: int, proofs: int) -> str:
 
 
 def _probe(db: Database, plans: list[NewTheorem], tpath: str, lay: Layout) -> Database:
-    """Append every new theorem (normal proof) to the database text, parse and
-    verify them: this gives their frames (from the one place that computes
-    them) and their proof trees, the patterns."""
+    """Append every new theorem (normal proof) to the database (:meth:`Database.extended`:
+    the database is not parsed again), parse and verify them: this gives their
+    frames (from the one place that computes them) and their proof trees, the patterns."""
     blocks = [block(th.label, th.statement, th.hyps, th.dv, normal_proof_text(th.proof)) for th in plans]
     try:
-        pdb = Database.from_string(insert_theorems(db, blocks), tpath)
+        pdb = db.extended(appended_text(blocks), tpath)
     except MMError as exc:
         raise RewriteError(f"{tpath}: the new theorems do not fit the database: {exc.message}") from None
     floats = {v: f for _, v, f, _ in outer_floats(db)}  # variable -> its outermost $f

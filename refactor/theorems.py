@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .generalize import Theorem
 
 __all__ = ["TheoremsFileError", "load_theorems", "outer_floats", "hypothesis_labels", "block",
-           "wrap_comment", "normal_proof_text", "theorem_block", "entry_block", "insert_theorems",
+           "wrap_comment", "normal_proof_text", "theorem_block", "entry_block", "appended_text", "insert_theorems",
            "verify_blocks", "verify_theorems", "verify_entries"]
 
 
@@ -156,12 +156,17 @@ def entry_block(entry: dict) -> str:
                  [tuple(p) for p in entry.get("dv", [])], normal_proof_text(entry["proof"]))
 
 
+def appended_text(blocks: list[str]) -> str:
+    """``blocks`` as the text that follows a database: a blank line before each."""
+    return "\n" + "\n".join(b + "\n" for b in blocks)
+
+
 def insert_theorems(db: Database, blocks: list[str]) -> str:
     """A copy of the database's main file text with ``blocks`` appended (a blank line before each)."""
     text = db.files[0].text
     if not text.endswith("\n"):
         text += "\n"
-    return text + "\n" + "\n".join(b + "\n" for b in blocks)
+    return text + appended_text(blocks)
 
 
 def verify_blocks(db: Database, items: list[tuple[str, str]]) -> dict[str, str | None]:
@@ -174,7 +179,7 @@ def verify_blocks(db: Database, items: list[tuple[str, str]]) -> dict[str, str |
     path = db.files[0].path + " (+ new theorems)"
 
     def run(batch) -> dict[str, str | None]:
-        db2 = db.extended("\n" + "\n".join(b + "\n" for _, b in batch), path)
+        db2 = db.extended(appended_text([b for _, b in batch]), path)
         out = {}
         for l, _ in batch:
             try:
