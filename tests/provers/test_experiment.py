@@ -151,3 +151,27 @@ def test_foreign_checkpoint_and_bad_split_are_refused(work, capsys):
     assert code == 2 and "no-such-theorem" in capsys.readouterr().err
     code = main(["prover", "eval", "--checkpoint", work["split"], "--out", str(work["dir"] / "e5")])
     assert code == 2 and "checkpoint" in capsys.readouterr().err
+
+
+def test_count_prior_pricing_agrees_with_the_evaluations(work):
+    """benchmarks/count_prior.py: the theorems it calls uniform-only / count-only are exactly the
+    paired difference of the two evaluations, and its costs are the priors' ``-log p``."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from count_prior import exclusive_uses, price
+
+    evals = [str(work["dir"] / f"eval-{b}") for b in ("count", "uniform")]
+    if not all(os.path.exists(os.path.join(e, "summary.json")) for e in evals):
+        for b, e in zip(("count", "uniform"), evals):
+            assert main(["prover", "eval", "--checkpoint", work["ck"], "--out", e, "--baseline", b,
+                         "--budget-expansions", "8", "--jobs", "1"]) == 0
+    r = price(work["db"], work["split"], None)
+    assert r["steps"] > 0 and 0 <= r["steps_unused_in_training"] <= r["steps"]
+    assert r["mean_uniform_cost"] >= 0 and r["mean_count_cost"] >= 0
+    ex = exclusive_uses(work["db"], work["split"], *evals)
+    res = [{json.loads(l)["label"]: json.loads(l)["proved"] for l in open(os.path.join(e, "results.jsonl"))}
+           for e in evals]
+    assert len(ex["count_only"]) == sum(p and not res[1][k] for k, p in res[0].items())
+    assert len(ex["uniform_only"]) == sum(p and not res[0][k] for k, p in res[1].items())
+    assert len(ex["both"]) == sum(p and res[0][k] for k, p in res[1].items())
