@@ -37,7 +37,7 @@ from metamath.write import atomic_path, write_json
 
 from .data import Step, build_steps, pool_coverage, training_theorems
 from .library import Library
-from .model import Namer, ProverNet, Vocab, tree_batch
+from .model import Namer, ProverNet, Vocab, encode_trees
 from .segments import SEGMENTS, for_checkpoint, resumed, segment_bounds, snapshot
 from .split import Split, load_split
 
@@ -86,7 +86,7 @@ class Encoder:
         return [(a.conclusion, n)] + [(h, n) for h in a.hyps]
 
     def encode(self, trees: list) -> torch.Tensor:
-        return self.net.encode(tree_batch(trees, self.index).to(self.device))
+        return encode_trees(self.net, trees, self.index, self.device)
 
     def assertion_vecs(self, labels: list[str]) -> torch.Tensor:
         """``[len(labels), dim]``: ``A(a)`` for each assertion."""
