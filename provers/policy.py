@@ -65,15 +65,34 @@ class LearnedPolicy:
 
     @torch.no_grad()
     def terms(self, prob: Problem, goal: Term, slots: list[tuple[Assertion, str, list[Term]]]) -> list[list[float]]:
-        union = list(dict.fromkeys(t for _, _, ts in slots for t in ts))
-        col = {t: i for i, t in enumerate(union)}
+        # column of each distinct term; the pools of one goal share most term objects, so look a
+        # term up by identity first (a term is a deep tuple whose hash is recomputed at every lookup)
+        col: dict[Term, int] = {}
+        by_id: dict[int, int] = {}
+        cols_of: list[list[int]] = []
+        for _, _, ts in slots:
+            row = []
+            for t in ts:
+                c = by_id.get(id(t))
+                if c is None:
+                    c = by_id[id(t)] = col.setdefault(t, len(col))
+                row.append(c)
+            cols_of.append(row)
+        union = list(col)
         s = self._s(goal)
         A = self.A[torch.tensor([self.row[a.label] for a, _, _ in slots], device=self.device)]
         q = self.net.slot(torch.cat([s.expand(len(slots), -1), A], dim=-1))  # [k, dim]
         logits = q @ self.net.term_key(self._vecs(union)).T  # [k, T]
-        out = []
-        for row, (_, _, ts) in zip(logits, slots):
-            out.append(torch.log_softmax(row[torch.tensor([col[t] for t in ts])], 0).tolist())
+        # one gather and softmax per pool length (the same numbers as slot by slot, far fewer calls)
+        by_len: dict[int, list[int]] = {}
+        for i, (_, _, ts) in enumerate(slots):
+            by_len.setdefault(len(ts), []).append(i)
+        out: list[list[float]] = [[] for _ in slots]
+        for rows in by_len.values():
+            cols = torch.tensor([cols_of[i] for i in rows], device=self.device)
+            lp = torch.log_softmax(torch.gather(logits[torch.tensor(rows, device=self.device)], 1, cols), 1)
+            for i, r in zip(rows, lp.tolist()):
+                out[i] = r
         return out
 
     @torch.no_grad()

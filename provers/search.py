@@ -223,15 +223,16 @@ class Search:
         scores = iter(self.policy.terms(prob, g.term, slots) if slots else ())
         for r, a, subst, pool in pending:
             choices: dict[str, list[Term]] = {}
-            score: dict[tuple[str, Term], float] = {}
+            scored: dict[str, tuple[list[Term], list[float]]] = {}
             for v in a.free:
                 ts, lp = pool.terms[v], next(scores)
-                for p, t in zip(lp, ts):
-                    score[(v, t)] = p
+                scored[v] = (ts, lp)
                 ranked = sorted(range(len(ts)), key=lambda i: -lp[i])[: cfg.terms_per_slot]
                 choices[v] = [ts[i] for i in ranked]
             for assign in assignments(a, pool, choices, cfg.actions_per_assertion):
-                out.append((r + sum(score[(v, t)] for v, t in assign.items()), a, subst, assign))
+                # a term's score by its place in the pool (terms are deep tuples: hashing each is dear)
+                out.append((r + sum(scored[v][1][scored[v][0].index(t)] for v, t in assign.items()),
+                            a, subst, assign))
         out.sort(key=lambda x: -x[0])
         return out
 
