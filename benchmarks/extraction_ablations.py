@@ -38,6 +38,8 @@ ROWS = [
     ("gnn: fragments, proof-node ranking", {"method": "gnn", "fragments": "components"}),
     ("gnn: sub-shapes, essential-node ranking", {"method": "gnn", "ranking": "essential"}),
     ("gnn: sub-shapes, proof-node ranking (default)", {"method": "gnn"}),
+    ("gnn: sub-shapes, confidence ranking", {"method": "gnn", "ranking": "confidence"}),
+    ("gnn: fragments, confidence ranking", {"method": "gnn", "fragments": "components", "ranking": "confidence"}),
     ("gnn: sub-shapes, threshold 0.3", {"method": "gnn", "threshold": 0.3}),
     ("gnn: sub-shapes, threshold 0.1", {"method": "gnn", "threshold": 0.1}),
     ("gnn essential trees: fragments, proof-node ranking",

@@ -334,8 +334,9 @@ def _extract_parser(add) -> None:
                     help="gnn: a node is positive when the model's probability exceeds P (default 0.5)")
     sp.add_argument("--fragments", choices=["subshapes", "components"], default="subshapes",
                     help="gnn: propose the parts of the predicted fragments (default) or the fragments themselves")
-    sp.add_argument("--ranking", choices=["proof-nodes", "essential"], default="proof-nodes",
-                    help="pick the top K by proof-tree nodes saved (default) or by essential nodes saved")
+    sp.add_argument("--ranking", choices=["proof-nodes", "essential", "confidence"], default="proof-nodes",
+                    help="pick the top K by proof-tree nodes saved (default), by essential nodes saved, or "
+                         "(gnn) by proof-tree nodes saved times the classifier's mean probability")
     sp.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (the library of every proof's essential DAG)")
     sp.add_argument("--json", action="store_true")
 

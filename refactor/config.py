@@ -87,7 +87,7 @@ class ExtractSection:
     max_nodes: int = 1000           # gnn: skip proof trees over N nodes
     stitch_iterations: int = 0      # 0: Stitch's default for K
     stitch_arity: int = 4
-    ranking: str = "proof-nodes"    # pick the top K by proof-tree nodes saved, or "essential" nodes saved
+    ranking: str = "proof-nodes"    # top K by proof-tree nodes saved, "essential" nodes saved, or "confidence" (gnn)
     gnn_threshold: float = 0.5      # gnn: a node is positive when the model's probability exceeds this
     gnn_fragments: str = "subshapes"  # gnn: propose the parts of the predicted fragments, or "components"
 
@@ -267,8 +267,9 @@ def validate(cfg: RunConfig, path: str = "<config>") -> None:
     for b in cfg.prover.baselines:
         if b not in ("count", "uniform"):
             raise ConfigError(f"{path}: prover.baselines: unknown baseline {b!r} (count or uniform)")
-    if cfg.extract.ranking not in ("proof-nodes", "essential"):
-        raise ConfigError(f"{path}: extract.ranking: {cfg.extract.ranking!r} is not proof-nodes or essential")
+    if cfg.extract.ranking not in ("proof-nodes", "essential", "confidence"):
+        raise ConfigError(f"{path}: extract.ranking: {cfg.extract.ranking!r} is not proof-nodes, essential "
+                          "or confidence")
     if cfg.extract.gnn_fragments not in ("subshapes", "components"):
         raise ConfigError(f"{path}: extract.gnn_fragments: {cfg.extract.gnn_fragments!r} is not subshapes or "
                           f"components")

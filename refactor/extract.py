@@ -48,6 +48,9 @@ into theorems and keeps the ones worth adding:
    The best ``top`` are picked greedily by marginal saving: occurrences
    whose steps a better-ranked theorem already covers no longer count
    (``uses_marginal``; ``uses`` is the theorem's count on its own).
+   Ranking ``confidence`` (GNN only) weighs the marginal proof nodes saved
+   by the classifier's mean probability over the steps of the fragments
+   the theorem was cut from (``confidence`` in T.json).
 
 The result is a theorems file, T.json (:mod:`refactor.theorems`, :func:`extract`).
 """
@@ -87,6 +90,8 @@ class Fragment:
     theorem: str
     root: int
     tree: ProofTree | None = None
+    #: the classifier's probability of each node of ``tree`` (None: a node it did not see), for the GNN
+    probs: list | None = None
 
 
 def fragments_from_positive(db: Database, tree: ProofTree, positive, theorem: str = "",
@@ -360,7 +365,7 @@ def by_sub_shape(fragments: Iterable[Fragment], max_steps: int = 6,
                     seen.add(x)
                     count[x] += 1
                     if f.tree is not None or x == f.shape:
-                        cut[x].append(f if x == f.shape else Fragment(x, f.theorem, i, f.tree))
+                        cut[x].append(f if x == f.shape else Fragment(x, f.theorem, i, f.tree, f.probs))
             if f.tree is None:
                 todo.extend((c, -1) for c in u[1])
             else:
@@ -545,7 +550,30 @@ def occurrence_gains(db: Database, grammar: Grammar, th: Theorem, library: Libra
     return out
 
 
-RANKINGS = ("proof-nodes", "essential")
+RANKINGS = ("proof-nodes", "essential", "confidence")
+
+
+def fragment_confidence(f: Fragment) -> float | None:
+    """The classifier's mean probability over the steps the fragment's shape covers at its root
+    (None when the fragment carries no probabilities: not from the GNN)."""
+    if f.probs is None or f.tree is None:
+        return None
+    nodes, vals = f.tree.nodes, []
+    todo = [(f.shape, f.root)]
+    while todo:
+        u, i = todo.pop()
+        if u is None:
+            continue
+        if f.probs[i] is not None:
+            vals.append(f.probs[i])
+        todo.extend(zip(u[1], [c for c in nodes[i].children if not nodes[c].syntax]))
+    return sum(vals) / len(vals) if vals else None
+
+
+def candidate_confidence(c: "Candidate") -> float:
+    """Mean of :func:`fragment_confidence` over the candidate's fragments (0 when none has one)."""
+    vals = [x for x in map(fragment_confidence, c.fragments) if x is not None]
+    return sum(vals) / len(vals) if vals else 0.0
 
 
 def select_top(library: Library, pool: list[Candidate], top: int,
@@ -558,7 +586,9 @@ def select_top(library: Library, pool: list[Candidate], top: int,
     ``rank="proof-nodes"``: expanded proof-tree nodes saved (the gains of
     :func:`occurrence_gains` over the occurrences that gain, minus the
     theorem's own normal proof), the measure the rewritten library is
-    judged by; ``"essential"``: essential nodes saved (:func:`_score`).
+    judged by; ``"essential"``: essential nodes saved (:func:`_score`);
+    ``"confidence"``: the proof nodes saved times :func:`candidate_confidence`
+    (the classifier's belief; for a GNN's candidates).
     """
     if rank not in RANKINGS:
         raise ExtractError(f"unknown ranking {rank!r} (choose from {', '.join(RANKINGS)})")
@@ -567,6 +597,7 @@ def select_top(library: Library, pool: list[Candidate], top: int,
         gains = c.gains if c.gains is not None else [1] * len(c.occurrences)
         steps_of[id(c)] = [(o, [(o[0], i) for i in library.matches_at(o[0], o[1], c.shape) or ()], g)
                            for o, g in zip(c.occurrences, gains) if rank == "essential" or g > 0]
+    conf = {id(c): candidate_confidence(c) for c in pool} if rank == "confidence" else {}
     taken: set[tuple[int, int]] = set()
     left = sorted(pool, key=lambda c: " ".join(c.theorem.statement))  # ties: the first statement
     out: list[tuple[Candidate, list]] = []
@@ -578,6 +609,8 @@ def select_top(library: Library, pool: list[Candidate], top: int,
                 score = _score(c.theorem.steps, shape_holes(c.shape), len(free))
             else:
                 score = sum(g for _, _, g in free) - len(c.theorem.proof)
+                if rank == "confidence":
+                    score *= conf[id(c)]
             key = (score, c.uses)
             if best is None or key > best[0]:
                 best = (key, c, free)
@@ -746,6 +779,8 @@ def extract(db: Database, proposals: Proposals, top: int = 20, library: Library 
             "source_proofs": sources[:max_sources],
             "source_count": len(sources),
             "proofs_touched": len(set(occ_proofs)),
+            "confidence": round(candidate_confidence(c), 4) if c.fragments and c.fragments[0].probs is not None
+            else None,
             "shape": shape_str(c.shape),
             "steps": th.steps,
             "general": th.general,
@@ -853,23 +888,30 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
     else:
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
     info.update(trees=len(items), skipped_over_max_nodes=skipped)
-    preds: list[list[bool]] = []
+    probs: list[list[float]] = []
     with torch.no_grad():
         for b in DataLoader(graphs, batch_size=batch_size):
             b = b.to(dev)
-            out = (torch.sigmoid(model(b)) > opts.threshold).cpu().tolist()
+            out = torch.sigmoid(model(b)).cpu().tolist()
             ptr = b.ptr.tolist()
             for j in range(len(ptr) - 1):
-                preds.append(out[ptr[j]:ptr[j + 1]])
+                probs.append(out[ptr[j]:ptr[j + 1]])
     frags: list[Fragment] = []
     positive_nodes = 0
-    for (label, tree, old), p in zip(items, preds):
+    for (label, tree, old), pr in zip(items, probs):
+        p = [x > opts.threshold for x in pr]
         positive_nodes += sum(p)
         pos = [i if old is None else old[i] for i, x in enumerate(p) if x]
         if old is not None:  # the model saw no syntax: a positive step's syntax children are its own
             nodes = tree.nodes
             pos += [c for i in pos for c in nodes[i].children if nodes[c].syntax]
-        frags.extend(fragments_from_positive(db, tree, pos, label, opts.strict))
+            full: list = [None] * len(nodes)
+            for i, x in enumerate(pr):
+                full[old[i]] = x
+            pr = full
+        for f in fragments_from_positive(db, tree, pos, label, opts.strict):
+            f.probs = pr
+            frags.append(f)
     secs = time.perf_counter() - t0
     info.update(positive_nodes=positive_nodes, nodes=sum(len(g.label) for g in graphs),
                 inference_seconds=round(secs, 2), proofs_per_second=round(len(items) / secs, 1) if secs else None)

@@ -17,7 +17,7 @@ from refactor.extract import (Library, Proposals, by_shape, by_sub_shape, extrac
                               top_parts)
 from refactor.rewrite import rewrite_database
 from refactor.theorems import entry_block, insert_theorems, theorem_block, verify_entries, verify_theorems
-from refactor.generalize import GeneralizeError, canonical, concrete, generalize
+from refactor.generalize import GeneralizeError, canonical, concrete, generalize, shape_str
 
 from conftest import metamath_verdict
 
@@ -290,6 +290,7 @@ def test_gnn_path_end_to_end(tmp_path, capsys):
         assert saved == sorted(saved, reverse=True)
         for t in data["theorems"]:
             assert t["source_proofs"] and all(p in db.statements for p in t["source_proofs"])
+            assert 0.0 <= t["confidence"] <= 1.0  # the classifier's mean probability over its fragments
 
 
 def test_gnn_on_essential_trees_and_the_fragment_options(tmp_path, capsys):
@@ -312,6 +313,10 @@ def test_gnn_on_essential_trees_and_the_fragment_options(tmp_path, capsys):
         assert data["info"]["essential_only"] is True and data["info"]["threshold"] == thr
         assert data["info"]["nodes"] < 150 * 20  # essential views: far fewer nodes than full trees
         assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+        # probabilities of the essential view, mapped back onto the full tree's steps (every step of a
+        # component is positive)
+        assert all(t["confidence"] is not None and t["confidence"] > thr for t in data["theorems"] if
+                   frag == "components" and thr == 0.5)
     assert got["components", 0.5]["info"]["positive_nodes"] == got["subshapes", 0.5]["info"]["positive_nodes"]
     assert got["subshapes", 0.2]["info"]["positive_nodes"] >= got["subshapes", 0.5]["info"]["positive_nodes"]
     assert got["subshapes", 0.5]["candidates"] >= got["components", 0.5]["candidates"]
@@ -433,3 +438,32 @@ def test_occurrences_use_the_children_index_and_match_a_scan(db, library):
         assert all(library.matches_at(k, v, shape) is not None for k, v in library.rooted_like(shape))
     assert len(library.occurrences(("syl", (None, None)))) > len(library.occurrences(shapes[1])) > 0
     assert library.occurrences(("syl", (None,))) == []  # wrong arity: no candidate node at all
+
+
+def test_confidence_ranking_weighs_the_saving_by_the_classifier(db, library):
+    """A fragment's confidence is the mean probability over the steps its shape covers (holes and
+    syntax not counted); ranking ``confidence`` orders by nodes saved times that mean, so a candidate
+    the classifier doubts falls behind one that saves less."""
+    from refactor.extract import Fragment, fragment_confidence
+
+    tree = proof_tree(db, "ad5ant13", 1000)
+    root = _find(tree, db, "imp41", "imp")
+    imp = next(c for c in tree.nodes[root].children if tree.nodes[c].label == "imp")
+    probs = [0.1] * len(tree.nodes)
+    probs[root], probs[imp] = 0.9, 0.5
+    f = Fragment(IMP41_IMP, "ad5ant13", root, tree, probs)
+    assert fragment_confidence(f) == pytest.approx(0.7)  # the two steps, not the hole below imp
+    assert fragment_confidence(Fragment(IMP41_IMP, "ad5ant13", root, tree)) is None
+    other = ("a1ddd", (("a1ddd", (("3exp", (None,)),)),))
+    plain = extract(db, Proposals("gnn", [(IMP41_IMP, []), (other, [])]), top=2, library=library)
+    assert plain.theorems[0]["nodes_saved"] > plain.theorems[1]["nodes_saved"] > 0
+    best, next_ = (IMP41_IMP, other) if plain.theorems[0]["shape"] == shape_str(IMP41_IMP) else (other, IMP41_IMP)
+
+    def doubted(s, p):  # a candidate whose fragment has probability p at every node
+        return (s, [Fragment(s, "ad5ant13", root, tree, [p] * len(tree.nodes))])
+
+    conf = extract(db, Proposals("gnn", [doubted(best, 0.01), doubted(next_, 0.99)]), top=2, library=library,
+                   ranking="confidence")
+    assert [t["shape"] for t in conf.theorems] == [shape_str(next_), shape_str(best)]
+    assert [t["confidence"] for t in conf.theorems] == [0.99, 0.01]
+    assert plain.theorems[0]["confidence"] is None  # no classifier, no confidence
