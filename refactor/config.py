@@ -87,7 +87,8 @@ class ExtractSection:
     max_nodes: int = 1000           # gnn: skip proof trees over N nodes
     stitch_iterations: int = 0      # 0: Stitch's default for K
     stitch_arity: int = 4
-    ranking: str = "proof-nodes"    # top K by proof-tree nodes saved, "essential" nodes saved, or "confidence" (gnn)
+    ranking: str = "proof-nodes"    # top K by proof-tree nodes saved, "essential" nodes saved, or "confidence"
+    #                                 (gnn: nodes saved x its probabilities; frequent and stitch use proof-nodes)
     gnn_threshold: float = 0.5      # gnn: a node is positive when the model's probability exceeds this
     gnn_fragments: str = "subshapes"  # gnn: propose the parts of the predicted fragments, or "components"
 

@@ -998,6 +998,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
         raise ExtractError("--top must be at least 1")
     if opts.ranking not in RANKINGS:
         raise ExtractError(f"unknown ranking {opts.ranking!r} (choose from {', '.join(RANKINGS)})")
+    if opts.ranking == "confidence" and method != "gnn":
+        raise ExtractError(f"--ranking confidence needs the gnn extractor's probabilities; {method} has none")
     if not 0.0 <= opts.threshold < 1.0:
         raise ExtractError("--threshold must be in [0, 1)")
     if opts.method == "gnn":

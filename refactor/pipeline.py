@@ -321,7 +321,7 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     rows = []
     for method in e.methods:
         tj = os.path.join(out, f"theorems-{method}.json")
-        how = {"ranking": e.ranking}
+        how = {"ranking": e.ranking if method == "gnn" else plain_ranking(e.ranking)}
         if method == "gnn":
             how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments)
         inputs = {"db": dbh, "method": method, "top": e.top, "seed": seed,
@@ -387,6 +387,12 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     return result
 
 
+def plain_ranking(ranking: str) -> str:
+    """The ranking of an extractor without a classifier: ``confidence`` (the GNN's saving weighed by its
+    probabilities) is ``proof-nodes`` for frequent and stitch, the saving it weighs."""
+    return "proof-nodes" if ranking == "confidence" else ranking
+
+
 def gnn_held_out(db: Database, cfg: RunConfig) -> tuple[str, ...]:
     """The theorems the extractor's dataset must not show: the prover split's
     valid/test ones when the prover studies a gnn-refactored corpus (its GNN
@@ -434,7 +440,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
     for m in p.corpora:
         tj, cm = os.path.join(pdir, f"theorems-{m}.json"), os.path.join(pdir, f"corpus-{m}.mm")
         name = f"prover-corpus-{m}"
-        how = {"ranking": cfg.extract.ranking}
+        how = {"ranking": cfg.extract.ranking if m == "gnn" else plain_ranking(cfg.extract.ranking)}
         if m == "gnn":
             how.update(threshold=cfg.extract.gnn_threshold, fragments=cfg.extract.gnn_fragments)
         inputs = {"db": dbh, "split": sp["key"], "method": m, "top": p.top, "seed": cfg.run.seed,

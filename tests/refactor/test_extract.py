@@ -467,3 +467,13 @@ def test_confidence_ranking_weighs_the_saving_by_the_classifier(db, library):
     assert [t["shape"] for t in conf.theorems] == [shape_str(next_), shape_str(best)]
     assert [t["confidence"] for t in conf.theorems] == [0.99, 0.01]
     assert plain.theorems[0]["confidence"] is None  # no classifier, no confidence
+
+
+def test_confidence_ranking_needs_the_gnn(tmp_path, capsys):
+    assert main(["extract", SET_PROP, "--method", "frequent", "--ranking", "confidence",
+                 "--out", str(tmp_path / "T.json")]) == 2
+    assert "needs the gnn" in capsys.readouterr().err
+    from refactor.pipeline import plain_ranking
+
+    assert [plain_ranking(r) for r in ("confidence", "essential", "proof-nodes")] == \
+        ["proof-nodes", "essential", "proof-nodes"]
