@@ -143,6 +143,28 @@ def wall_cut(d: str, cap: float) -> bool:
     return any(r["stopped"] == "seconds" and r.get("seconds_cap") != cap for r in last.values())
 
 
+def metamath_accepts(d: str) -> bool | None:
+    """metamath.exe's verdict on ``EVAL/proofs.mm`` (every found proof in the corpus), cached in
+    ``EVAL/metamath.json`` against the file's size and time; None when metamath is not installed."""
+    from metamath.judge import JudgeUnavailable, metamath_verdict
+
+    path, cache = os.path.join(d, "proofs.mm"), os.path.join(d, "metamath.json")
+    st = os.stat(path)
+    key = [st.st_size, st.st_mtime_ns]
+    if os.path.exists(cache):
+        with open(cache) as fh:
+            c = json.load(fh)
+        if c.get("key") == key:
+            return c["accepted"]
+    try:
+        v = metamath_verdict(path)
+    except JudgeUnavailable:
+        return None
+    with open(cache, "w") as fh:
+        json.dump({"key": key, "accepted": v.accepted}, fh)
+    return v.accepted
+
+
 def write_table(out: str, evals, a) -> None:
     ref = [e for e in evals if e[0] == "original" and e[1] == "count"]
     order = ref + [e for e in evals if e not in ref]
@@ -174,11 +196,17 @@ def write_table(out: str, evals, a) -> None:
         eps = statistics.mean(r["expansions_per_second"] for r in rs)
         lines.append(f"| {name} | {policy} | {len(rs)} | " + " | ".join(cells) + f" | {fcs} | {nl} | {100 * share:.1f}% "
                      f"| {length:.1f} | {eps:.1f} | {secs:.2f} |")
+    verdicts = {d: metamath_accepts(d) for _, _, _, d in order}
+    judged = [d for d, v in verdicts.items() if v is not None]
+    refused = [os.path.basename(d) for d in judged if not verdicts[d]]
+    lines += ["", f"`metamath \"verify proof *\"` on each evaluation's proofs.mm: {len(judged) - len(refused)} "
+              f"of {len(verdicts)} accepted" + (f"; refused: {', '.join(refused)}" if refused else "") +
+              ("" if len(judged) == len(verdicts) else " (metamath not installed for the rest)") + "."]
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "table.md"), "w") as fh:
         fh.write(text)
     with open(os.path.join(out, "table.json"), "w") as fh:
-        json.dump({"compare": cmp, "written": time.time()}, fh, indent=1)
+        json.dump({"compare": cmp, "metamath_accepts": verdicts, "written": time.time()}, fh, indent=1)
     print(text, flush=True)
 
 
