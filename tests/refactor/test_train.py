@@ -60,6 +60,19 @@ def test_tiny_run_beats_all_negative_and_resumes(data_dir, tmp_path):
         train(data_dir, out, m4, t4, device="cpu", resume=True, log=lambda *a: None)
     ev = evaluate_checkpoint(os.path.join(out, "checkpoint.pt"), device="cpu")
     assert ev["test"] == res2["test"]
+    # benchmarks/proof_accuracy_by_size.py: its buckets partition the test split, and together they
+    # give the trainer's own figures
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+    from proof_accuracy_by_size import by_size
+
+    rows = by_size(os.path.join(out, "checkpoint.pt"), device="cpu")
+    assert rows[-1]["nodes"] == "all" and sum(r["examples"] for r in rows[:-1]) == rows[-1]["examples"]
+    assert rows[-1]["examples"] == ev["test"]["examples"]
+    assert rows[-1]["proof_accuracy"] == ev["test"]["proof_accuracy"]
+    assert rows[-1]["node_accuracy"] == ev["test"]["node_accuracy"]
+    assert rows[-1]["node_accuracy_all_negative"] == ev["baseline_all_negative"]["test"]["node_accuracy"]
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path, capsys):
