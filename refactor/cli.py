@@ -287,7 +287,7 @@ def cmd_extract(args) -> int:
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
                            stitch_arity=args.stitch_arity, limit=args.limit, split=args.split,
                            threshold=args.threshold, fragments=args.fragments, ranking=args.ranking,
-                           ray=ray_address(args))
+                           ray=ray_address(args), sample=args.sample)
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -321,6 +321,8 @@ def _extract_parser(add) -> None:
     sp.add_argument("--max-nodes", type=int, default=1000, help="gnn: skip proof trees over N nodes")
     sp.add_argument("--limit", type=int, default=None,
                     help="gnn: classify only the first N proofs (or examples); stitch: give it the first N proofs")
+    sp.add_argument("--sample", type=int, default=None, metavar="N",
+                    help="stitch: give it a random N of the proofs (seeded by --seed) instead of the first N")
     sp.add_argument("--strict", action="store_true",
                     help="gnn: a step's syntax children must be predicted too (REFACTOR's literal rule)")
     sp.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)

@@ -809,6 +809,7 @@ class ExtractOptions:
     fragments: str = "subshapes"       # gnn: propose the fragments (components) or their parts (subshapes)
     ranking: str = "proof-nodes"       # how the best `top` are picked (select_top)
     held_out: bool = False             # a prover split hides proofs: read only the library's proofs
+    sample: int | None = None          # stitch: a random N of the proofs (seeded by `seed`), not the first N
 
 
 # ------------------------------------------------------------------ the GNN path
@@ -942,7 +943,8 @@ def _stitch(db: Database, library: Library, opts: ExtractOptions) -> Proposals:
     from .baselines.stitch import stitch_shapes
 
     shapes, info = stitch_shapes(db, library, iterations=opts.stitch_iterations or max(2 * opts.top, 20),
-                                 max_arity=opts.stitch_arity, limit_proofs=opts.limit)
+                                 max_arity=opts.stitch_arity, limit_proofs=opts.limit,
+                                 sample_proofs=opts.sample, seed=opts.seed)
     return Proposals("stitch", shapes, info)
 
 
@@ -975,7 +977,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                 on: str = "proofs", max_nodes: int = 1000, strict: bool = False, device: str | None = None,
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None, split: str | None = None, threshold: float = 0.5,
-                fragments: str = "subshapes", ranking: str = "proof-nodes", ray: str | None = None) -> dict:
+                fragments: str = "subshapes", ranking: str = "proof-nodes", ray: str | None = None,
+                sample: int | None = None) -> dict:
     """``mmrefactor extract``: read the database, run the chosen extractor
     (options: :class:`ExtractOptions`), rank and verify, write T.json atomically.
 
@@ -989,7 +992,7 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     from metamath.write import check_output_path, write_atomic
 
     opts = ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed, stitch_iterations,
-                          stitch_arity, limit, threshold, fragments, ranking)
+                          stitch_arity, limit, threshold, fragments, ranking, sample=sample)
 
     check_output_path(out, [db_path])  # fail before the work, not after it
     if opts.method not in EXTRACTORS:
@@ -998,6 +1001,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
         raise ExtractError("--top must be at least 1")
     if opts.ranking not in RANKINGS:
         raise ExtractError(f"unknown ranking {opts.ranking!r} (choose from {', '.join(RANKINGS)})")
+    if opts.sample is not None and (opts.method != "stitch" or opts.limit is not None or opts.sample < 1):
+        raise ExtractError("--sample N (N >= 1) is stitch's, and excludes --limit")
     if opts.ranking == "confidence" and method != "gnn":
         raise ExtractError(f"--ranking confidence needs the gnn extractor's probabilities; {method} has none")
     if not 0.0 <= opts.threshold < 1.0:

@@ -16,6 +16,8 @@ holes.
 """
 from __future__ import annotations
 
+import random
+
 from metamath.database import Database
 from metamath.proof import Proof
 
@@ -126,10 +128,12 @@ def _to_shape(e, back: dict[str, str]) -> Shape:
 
 def stitch_shapes(db: Database, library, iterations: int = 40, max_arity: int = 4, threads: int = 1,
                   limit_proofs: int | None = None,
-                  max_program_nodes: int | None = 2000) -> tuple[list[tuple[Shape, list]], dict]:
-    """Run Stitch on the library's essential proof trees (the first ``limit_proofs``;
-    trees over ``max_program_nodes`` left out); (shape, []) per abstraction in the
-    order Stitch learned them, and a summary (compression ratio, uses)."""
+                  max_program_nodes: int | None = 2000, sample_proofs: int | None = None,
+                  seed: int = 0) -> tuple[list[tuple[Shape, list]], dict]:
+    """Run Stitch on the library's essential proof trees (the first ``limit_proofs``, or a random
+    ``sample_proofs`` of them drawn with ``seed``; trees over ``max_program_nodes`` left out);
+    (shape, []) per abstraction in the order Stitch learned them, and a summary (compression
+    ratio, uses)."""
     sc = _stitch()
     stmts = db.statements
     names: dict[str, str] = {}
@@ -143,6 +147,9 @@ def stitch_shapes(db: Database, library, iterations: int = 40, max_arity: int = 
                 names[l] = f"L{len(names)}"
     back = {v: k for k, v in names.items()}
     dags = library.dags if limit_proofs is None else library.dags[:limit_proofs]
+    if sample_proofs is not None and sample_proofs < len(dags):
+        keep = sorted(random.Random(seed).sample(range(len(dags)), sample_proofs))
+        dags = [dags[k] for k in keep]
     programs = [p for k, dag in enumerate(dags)
                 for p in [to_sexpr(dag, names, hyp_labels, str(k), max_program_nodes)]
                 if p is not None]
@@ -172,6 +179,7 @@ def stitch_shapes(db: Database, library, iterations: int = 40, max_arity: int = 
         abstractions.append({"name": a.name, "arity": a.arity, "shape": shape_str(shape),
                              "stitch_uses": meta.get(a.name, {}).get("num_uses")})
     info = {"stitch_programs": len(programs), "stitch_skipped_programs": len(dags) - len(programs),
+            "stitch_sample": sample_proofs, "stitch_sample_seed": seed if sample_proofs else None,
             "stitch_iterations": iterations, "stitch_max_arity": max_arity,
             "stitch_abstractions": len(res.abstractions),
             "stitch_compression_ratio": round(res.json.get("compression_ratio", 0.0), 4),

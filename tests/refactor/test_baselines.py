@@ -110,3 +110,18 @@ def test_stitch_gives_verified_theorems_or_a_clear_error(db, library, tmp_path, 
                  "--out", str(out), "--json"]) == 0
     data = json.loads(out.read_text())
     assert data["method"] == "stitch" and data["info"]["stitch_iterations"] == 3
+
+
+def test_stitch_on_a_seeded_sample_of_the_proofs(db, library, tmp_path, capsys):
+    """--sample N gives Stitch a random N proofs (seeded), not the first N; other methods refuse it."""
+    import stitch_core  # noqa: F401  (make setup installs it; without it this fails, not skips)
+    a, info = stitch_shapes(db, library, iterations=3, sample_proofs=300, seed=1)
+    b, _ = stitch_shapes(db, library, iterations=3, sample_proofs=300, seed=1)
+    first, _ = stitch_shapes(db, library, iterations=3, limit_proofs=300)
+    assert a == b and info["stitch_programs"] + info["stitch_skipped_programs"] == 300
+    assert info["stitch_sample"] == 300 and info["stitch_sample_seed"] == 1
+    assert a != first  # proofs from across the database teach other abstractions than its first 300
+    out = str(tmp_path / "T.json")
+    assert main(["extract", SET_PROP, "--method", "frequent", "--sample", "10", "--out", out]) == 2
+    assert main(["extract", SET_PROP, "--method", "stitch", "--sample", "10", "--limit", "5", "--out", out]) == 2
+    assert "--sample" in capsys.readouterr().err
