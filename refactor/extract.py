@@ -609,7 +609,7 @@ def select_top(library: Library, pool: list[Candidate], top: int,
                 score = _score(c.theorem.steps, shape_holes(c.shape), len(free))
             else:
                 score = sum(g for _, _, g in free) - len(c.theorem.proof)
-                if rank == "confidence":
+                if rank == "confidence" and score > 0:  # a loss is not made smaller by doubt
                     score *= conf[id(c)]
             key = (score, c.uses)
             if best is None or key > best[0]:
