@@ -58,9 +58,9 @@ prover-study: setup
 	$(PY) benchmarks/prover_study.py data/set-prop.mm --out runs/prover-prop
 
 # The README's first-order figure, at the reduced scale this 2-core CPU allows (3 epochs, a seeded
-# sample of 100 test theorems; the frequent and gnn corpora, 3 seeds); `make prover-study-fol
+# sample of 100 test theorems; the frequent, stitch and gnn corpora, 3 seeds); `make prover-study-fol
 # FOL_STUDY=` runs the whole study (every extractor, all 237 test theorems, 8 epochs).
-FOL_STUDY ?= --methods frequent gnn --seeds 0 1 2 --sample 100 --epochs 3 --budget-seconds 300 --retry-timeouts 300 --jobs 1
+FOL_STUDY ?= --methods frequent stitch gnn --seeds 0 1 2 --sample 100 --epochs 3 --budget-seconds 300 --retry-timeouts 300 --jobs 1
 prover-study-fol: $(FOL)
 	$(PY) benchmarks/prover_study.py $(FOL) --out runs/prover-fol $(FOL_STUDY)
 
