@@ -36,11 +36,17 @@ from provers.split import load_split  # noqa: E402
 from provers.train import load_corpus  # noqa: E402
 
 
-def price(db_path: str, split_path: str, sample: int | None, part: str = "test") -> dict:
-    """Per-step costs of the human assertion under the count and uniform priors, summarised."""
+def corpus_counts(db_path: str, split_path: str) -> tuple:
+    """``(library, split, uses of each assertion in the training proofs)``: read and verified once."""
     db, lib = load_corpus(db_path)
     split = load_split(split_path, db)
-    counts = usage_counts(lib, training_theorems(lib, split))
+    return lib, split, usage_counts(lib, training_theorems(lib, split))
+
+
+def price(db_path: str, split_path: str, sample: int | None, part: str = "test", ctx: tuple | None = None) -> dict:
+    """Per-step costs of the human assertion under the count and uniform priors, summarised.
+    ``ctx``: :func:`corpus_counts` of the same database and split, when the caller has it."""
+    lib, split, counts = ctx or corpus_counts(db_path, split_path)
     labels = theorems_of(split.part(part), EvalConfig(sample=sample))
     steps = build_steps(lib, labels, seed=0)
     rows = []
@@ -65,13 +71,13 @@ def price(db_path: str, split_path: str, sample: int | None, part: str = "test")
     }
 
 
-def exclusive_uses(db_path: str, split_path: str, count_eval: str, uniform_eval: str) -> dict:
+def exclusive_uses(db_path: str, split_path: str, count_eval: str, uniform_eval: str,
+                   ctx: tuple | None = None) -> dict:
     """For theorems only one baseline proves (and those both prove): per found proof, the fewest
     training uses of an assertion it applies, sorted."""
     from provers.compare import load_eval
 
-    db, lib = load_corpus(db_path)
-    counts = usage_counts(lib, training_theorems(lib, load_split(split_path, db)))
+    _, _, counts = ctx or corpus_counts(db_path, split_path)
     c, u = load_eval(count_eval)[1], load_eval(uniform_eval)[1]
 
     def fewest(rec: dict) -> int:
@@ -93,9 +99,10 @@ def main() -> int:
     ap.add_argument("--evals", nargs=2, metavar=("COUNT_EVAL", "UNIFORM_EVAL"))
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    r = price(a.db, a.split, a.sample, a.part)
+    ctx = corpus_counts(a.db, a.split)
+    r = price(a.db, a.split, a.sample, a.part, ctx)
     if a.evals:
-        r["fewest_training_uses"] = exclusive_uses(a.db, a.split, *a.evals)
+        r["fewest_training_uses"] = exclusive_uses(a.db, a.split, *a.evals, ctx=ctx)
     if a.json:
         print(json.dumps(r, indent=1))
         return 0
