@@ -15,6 +15,8 @@ from typing import Callable
 
 from metamath.errors import MMError
 
+from .config import RANKINGS
+
 DEFAULT_DB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "set-prop.mm")
 
 
@@ -336,7 +338,7 @@ def _extract_parser(add) -> None:
                     help="gnn: a node is positive when the model's probability exceeds P (default 0.5)")
     sp.add_argument("--fragments", choices=["subshapes", "components"], default="subshapes",
                     help="gnn: propose the parts of the predicted fragments (default) or the fragments themselves")
-    sp.add_argument("--ranking", choices=["proof-nodes", "essential", "confidence"], default="proof-nodes",
+    sp.add_argument("--ranking", choices=RANKINGS, default="proof-nodes",
                     help="pick the top K by proof-tree nodes saved (default), by essential nodes saved, or "
                          "(gnn) by proof-tree nodes saved times the classifier's mean probability")
     sp.add_argument("--ray", metavar="auto|ADDRESS", help=RAY_HELP + " (the library of every proof's essential DAG)")

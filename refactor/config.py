@@ -36,6 +36,9 @@ class ConfigError(Exception):
     """A configuration file that cannot be used (exit 2); the message names the file and key."""
 
 
+RANKINGS = ("proof-nodes", "essential", "confidence")  # how extract orders candidates (extract.select_top)
+
+
 @dataclass(frozen=True)
 class RunSection:
     database: str = DEFAULT_DB      # used when the command line names no database (relative: to the repository)
@@ -268,9 +271,8 @@ def validate(cfg: RunConfig, path: str = "<config>") -> None:
     for b in cfg.prover.baselines:
         if b not in ("count", "uniform"):
             raise ConfigError(f"{path}: prover.baselines: unknown baseline {b!r} (count or uniform)")
-    if cfg.extract.ranking not in ("proof-nodes", "essential", "confidence"):
-        raise ConfigError(f"{path}: extract.ranking: {cfg.extract.ranking!r} is not proof-nodes, essential "
-                          "or confidence")
+    if cfg.extract.ranking not in RANKINGS:
+        raise ConfigError(f"{path}: extract.ranking: {cfg.extract.ranking!r} is not one of {', '.join(RANKINGS)}")
     if cfg.extract.gnn_fragments not in ("subshapes", "components"):
         raise ConfigError(f"{path}: extract.gnn_fragments: {cfg.extract.gnn_fragments!r} is not subshapes or "
                           f"components")

@@ -72,6 +72,7 @@ from metamath.proof import Proof, ProofTree, TreeNode, TreeTooLarge, node_kind
 from metamath.unify import match, terms
 from metamath.verify import check
 
+from .config import RANKINGS
 from .expansion import Example, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
@@ -548,9 +549,6 @@ def occurrence_gains(db: Database, grammar: Grammar, th: Theorem, library: Libra
         cost = 1 + sum(syntax_size((types[x],) + tuple(subst[x])) for x in th.variables)
         out.append(sum(weight[i] for i in steps) - cost)
     return out
-
-
-RANKINGS = ("proof-nodes", "essential", "confidence")
 
 
 def fragment_confidence(f: Fragment) -> float | None:
