@@ -35,6 +35,7 @@ from metamath.ddp import Ranks, session
 from metamath.write import atomic_path, write_json
 
 from .dataset import load_dataset
+from .decode import decode_batch
 from .model import ModelConfig, ProofGNN, TrainConfig, config_dict
 
 CHECKPOINT_FORMAT = "mmrefactor-node-classifier/1"
@@ -59,7 +60,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int) -> dict:
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int,
+                        decoded_exact: int | None = None) -> dict:
+    """Node and proof-level figures from counts; ``decoded_exact``: examples exactly right after
+    :func:`refactor.decode.decode_inlined` (None: not decoded, as for the all-negative baseline)."""
     nodes = tp + fp + fn + tn
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
@@ -68,27 +72,35 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples
             "recall": round(rec, 4), "f1": round(f1, 4),
             "proof_accuracy": round(exact / examples, 4) if examples else 0.0,
             "predicted_positive": round((tp + fp) / nodes, 4) if nodes else 0.0,
+            "proof_accuracy_decoded": (round(decoded_exact / examples, 4) if examples else 0.0)
+            if decoded_exact is not None else None,
             "examples": examples, "nodes": nodes}
 
 
 @torch.no_grad()
 def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_size: int = 64,
                    ranks: Ranks = Ranks()) -> dict:
-    """Node and proof-level metrics; ``model=None`` is the all-negative baseline.
+    """Node and proof-level metrics; ``model=None`` is the all-negative baseline. Beside the
+    thresholded proof accuracy, ``proof_accuracy_decoded``: the same after structured decoding
+    (:mod:`refactor.decode`).
 
     ``ranks`` (under torchrun): each rank counts its share of ``dataset``; the counts are summed."""
     if model is not None:
         model.eval()
     if ranks.distributed:
         dataset = torch.utils.data.Subset(dataset, ranks.share(range(len(dataset))))
-    tp = fp = fn = tn = exact = examples = 0
+    tp = fp = fn = tn = exact = dexact = examples = 0
     for batch in DataLoader(dataset, batch_size=batch_size):
         batch = batch.to(device)
+        y = batch.y > 0.5
         if model is None:
             pred = torch.zeros_like(batch.y, dtype=torch.bool)
         else:
-            pred = model(batch) > 0
-        y = batch.y > 0.5
+            logits = model(batch)
+            pred = logits > 0
+            dwrong = torch.zeros(batch.num_graphs, device=device)
+            dwrong.index_add_(0, batch.batch, (decode_batch(batch, logits) != y).float())
+            dexact += int((dwrong == 0).sum())
         tp += int((pred & y).sum())
         fp += int((pred & ~y).sum())
         fn += int((~pred & y).sum())
@@ -98,9 +110,11 @@ def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_
         exact += int((wrong == 0).sum())
         examples += batch.num_graphs
     if ranks.distributed:
-        c = ranks.sum({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "exact": exact, "examples": examples})
-        tp, fp, fn, tn, exact, examples = (c[k] for k in ("tp", "fp", "fn", "tn", "exact", "examples"))
-    return metrics_from_counts(tp, fp, fn, tn, exact, examples)
+        c = ranks.sum({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "exact": exact, "dexact": dexact,
+                       "examples": examples})
+        tp, fp, fn, tn, exact, dexact, examples = (c[k] for k in ("tp", "fp", "fn", "tn", "exact", "dexact",
+                                                                   "examples"))
+    return metrics_from_counts(tp, fp, fn, tn, exact, examples, None if model is None else dexact)
 
 
 def node_loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None = None,
@@ -301,7 +315,8 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         if ranks.main:
             _atomic_save(state, last_path)
         log(f"epoch {epoch + 1:>3}  loss {rec['loss']:.4f}  valid node acc {val['node_accuracy']:.3f}  "
-            f"F1 {val['f1']:.3f}  proof acc {val['proof_accuracy']:.3f}  ({dt:.1f} s)"
+            f"F1 {val['f1']:.3f}  proof acc {val['proof_accuracy']:.3f} (decoded {val['proof_accuracy_decoded']:.3f})  "
+            f"({dt:.1f} s)"
             + ("  *" if improved else ""))
         collapsed = collapsed + 1 if val["predicted_positive"] == 0 else 0
         if collapsed:

@@ -86,3 +86,19 @@ def test_essential_view_drops_syntax_only(expansion):
             assert n.parent == (kept.index(up) if up >= 0 else -1)
             if n.parent >= 0:
                 assert ess.tree.nodes[n.parent].children[n.arg_pos] == k
+
+
+def test_every_example_has_the_shape_decoding_assumes(expansion):
+    """refactor.decode searches one connected subtree whose positive nodes take all their children
+    or none; the labels of every example (full tree and essential view) must have that shape, and
+    decoding confident logits of the labels gives the labels back."""
+    from refactor.decode import decode_inlined
+
+    n = 0
+    for split in expansion.splits.values():
+        for full in split:
+            for ex in (full, full.essential()):
+                parent = [node.parent for node in ex.tree.nodes]
+                assert decode_inlined(parent, [4.0 if v else -4.0 for v in ex.y]) == [bool(v) for v in ex.y]
+                n += 1
+    assert n > 6000

@@ -45,6 +45,8 @@ def test_tiny_run_beats_all_negative_and_resumes(data_dir, tmp_path):
     base = res["baseline_all_negative"]["test"]
     assert res["test"]["f1"] > 0.2 > base["f1"] == 0.0
     assert res["test"]["proof_accuracy"] >= base["proof_accuracy"]
+    # decoding is reported beside the thresholded figure, not for the all-negative baseline
+    assert 0.0 <= res["test"]["proof_accuracy_decoded"] <= 1.0 and base["proof_accuracy_decoded"] is None
     assert res["valid"]["node_accuracy"] > res["baseline_all_negative"]["valid"]["node_accuracy"]
     assert os.path.exists(os.path.join(out, "checkpoint.pt")) and os.path.exists(os.path.join(out, "metrics.json"))
     # resume: asking for 3 epochs continues after the 2 finished ones
