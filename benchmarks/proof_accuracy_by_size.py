@@ -5,7 +5,8 @@
 Proof accuracy counts an example right only when every node is, so it falls
 with the size of the example whatever the model. This prints, for buckets of
 example size (nodes the model sees), the examples, their positive share,
-the proof accuracy, the share with at most one wrong node, and the node
+the proof accuracy, the share with at most one wrong node, the proof
+accuracy after structured decoding (refactor/decode.py), and the node
 accuracy against the all-negative baseline, on the dataset the checkpoint
 was trained on. A model whose errors are spread thin over large examples
 (many near misses) and one that fails small examples too call for
@@ -24,6 +25,7 @@ import torch  # noqa: E402
 from torch_geometric.loader import DataLoader  # noqa: E402
 
 from refactor.dataset import load_dataset  # noqa: E402
+from refactor.decode import decode_batch  # noqa: E402
 from refactor.train import load_checkpoint, model_from_checkpoint, pick_device  # noqa: E402
 
 BUCKETS = ((1, 10), (11, 20), (21, 40), (41, 80), (81, 160), (161, None))
@@ -37,14 +39,17 @@ def by_size(checkpoint: str, split: str = "test", device: str | None = None) -> 
     _, vocab, splits = load_dataset(ck["dataset"])
     model = model_from_checkpoint(ck, vocab, dev)
     model.eval()
-    per: list[tuple[int, int, int, int]] = []  # (nodes, positive, wrong, wrong if all-negative)
+    per: list[tuple[int, int, int, int, int]] = []  # (nodes, positive, wrong, wrong if all-negative, decoded wrong)
     for batch in DataLoader(splits[split], batch_size=64):
         batch = batch.to(dev)
-        pred, y = model(batch) > 0, batch.y > 0.5
+        logits = model(batch)
+        pred, y = logits > 0, batch.y > 0.5
         n = batch.num_graphs
         count = lambda v: torch.zeros(n, device=dev).index_add_(0, batch.batch, v.float())  # noqa: E731
         nodes, pos, wrong = count(torch.ones_like(y)), count(y), count(pred != y)
-        per += zip(nodes.int().tolist(), pos.int().tolist(), wrong.int().tolist(), pos.int().tolist())
+        dwrong = count(decode_batch(batch, logits) != y)
+        per += zip(nodes.int().tolist(), pos.int().tolist(), wrong.int().tolist(), pos.int().tolist(),
+                   dwrong.int().tolist())
     rows = []
     for lo, hi in (*BUCKETS, (None, None)):
         if lo is None:
@@ -59,6 +64,7 @@ def by_size(checkpoint: str, split: str = "test", device: str | None = None) -> 
                      "positive_share": round(sum(p[1] for p in part) / nodes, 3),
                      "proof_accuracy": round(sum(p[2] == 0 for p in part) / len(part), 4),
                      "at_most_one_wrong": round(sum(p[2] <= 1 for p in part) / len(part), 4),
+                     "proof_accuracy_decoded": round(sum(p[4] == 0 for p in part) / len(part), 4),
                      "node_accuracy": round(1 - sum(p[2] for p in part) / nodes, 4),
                      "node_accuracy_all_negative": round(1 - sum(p[3] for p in part) / nodes, 4)})
     return rows
@@ -75,11 +81,13 @@ def main() -> int:
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print("| nodes | examples | positive share | proof accuracy | at most one wrong node | node accuracy (all-negative) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| nodes | examples | positive share | proof accuracy | at most one wrong node | decoded "
+          "| node accuracy (all-negative) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['nodes']} | {r['examples']:,} | {r['positive_share']:.3f} | {100 * r['proof_accuracy']:.1f}% | "
-              f"{100 * r['at_most_one_wrong']:.1f}% | {r['node_accuracy']:.3f} ({r['node_accuracy_all_negative']:.3f}) |")
+              f"{100 * r['at_most_one_wrong']:.1f}% | {100 * r['proof_accuracy_decoded']:.1f}% | "
+              f"{r['node_accuracy']:.3f} ({r['node_accuracy_all_negative']:.3f}) |")
     return 0
 
 

@@ -73,6 +73,7 @@ def test_tiny_run_beats_all_negative_and_resumes(data_dir, tmp_path):
     assert rows[-1]["nodes"] == "all" and sum(r["examples"] for r in rows[:-1]) == rows[-1]["examples"]
     assert rows[-1]["examples"] == ev["test"]["examples"]
     assert rows[-1]["proof_accuracy"] == ev["test"]["proof_accuracy"]
+    assert rows[-1]["proof_accuracy_decoded"] == ev["test"]["proof_accuracy_decoded"]
     assert rows[-1]["node_accuracy"] == ev["test"]["node_accuracy"]
     assert rows[-1]["node_accuracy_all_negative"] == ev["baseline_all_negative"]["test"]["node_accuracy"]
 
