@@ -40,6 +40,8 @@ ROWS = [
     ("gnn: sub-shapes, proof-node ranking (default)", {"method": "gnn"}),
     ("gnn: sub-shapes, confidence ranking", {"method": "gnn", "ranking": "confidence"}),
     ("gnn: fragments, confidence ranking", {"method": "gnn", "fragments": "components", "ranking": "confidence"}),
+    ("gnn: sub-shapes, decoded regions", {"method": "gnn", "decode": True}),
+    ("gnn: fragments, decoded regions", {"method": "gnn", "fragments": "components", "decode": True}),
     ("gnn: sub-shapes, threshold 0.3", {"method": "gnn", "threshold": 0.3}),
     ("gnn: sub-shapes, threshold 0.1", {"method": "gnn", "threshold": 0.1}),
     ("gnn essential trees: fragments, proof-node ranking",
@@ -57,7 +59,7 @@ def _options_text(opts: dict, ck: str | None) -> str:
     out = [f"--method {opts['method']}"]
     if ck:
         out.append(f"--checkpoint {ck}")
-    out += [f"--{k} {v}" for k, v in opts.items() if k not in ("method", "ck")]
+    out += [f"--{k}" if v is True else f"--{k} {v}" for k, v in opts.items() if k not in ("method", "ck")]
     return " ".join(out)
 
 

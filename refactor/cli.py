@@ -292,7 +292,7 @@ def cmd_extract(args) -> int:
                            seed=args.seed, stitch_iterations=args.stitch_iterations,
                            stitch_arity=args.stitch_arity, limit=args.limit, split=args.split,
                            threshold=args.threshold, fragments=args.fragments, ranking=args.ranking,
-                           ray=ray_address(args), sample=args.sample)
+                           ray=ray_address(args), sample=args.sample, decode=args.decode)
     except (ExtractError, StitchError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -339,6 +339,9 @@ def _extract_parser(add) -> None:
                     help="stitch: max arguments (hypotheses) per abstraction")
     sp.add_argument("--threshold", type=float, default=0.5,
                     help="gnn: a node is positive when the model's probability exceeds P (default 0.5)")
+    sp.add_argument("--decode", action="store_true",
+                    help="gnn: take each proof's most probable inlined-theorem-shaped region (refactor/decode.py) "
+                         "as its positive nodes instead of thresholding")
     sp.add_argument("--fragments", choices=["subshapes", "components"], default="subshapes",
                     help="gnn: propose the parts of the predicted fragments (default) or the fragments themselves")
     sp.add_argument("--ranking", choices=RANKINGS, default="proof-nodes",

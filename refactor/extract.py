@@ -57,6 +57,7 @@ The result is a theorems file, T.json (:mod:`refactor.theorems`, :func:`extract`
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections import defaultdict
@@ -73,6 +74,7 @@ from metamath.unify import match, terms
 from metamath.verify import check
 
 from .config import RANKINGS
+from .decode import decode_inlined
 from .expansion import Example, proof_tree
 from .generalize import (GeneralizeError, Shape, Theorem, canonical, concrete, generalize, shape_holes,
                          shape_steps, shape_str)
@@ -808,6 +810,7 @@ class ExtractOptions:
     ranking: str = "proof-nodes"       # how the best `top` are picked (select_top)
     held_out: bool = False             # a prover split hides proofs: read only the library's proofs
     sample: int | None = None          # stitch: a random N of the proofs (seeded by `seed`), not the first N
+    decode: bool = False               # gnn: one region a proof, the decoder's (refactor.decode), not the threshold's
 
 
 # ------------------------------------------------------------------ the GNN path
@@ -861,11 +864,12 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
         raise ExtractError("--on expansion needs a checkpoint trained on full trees (this one is essential-only)")
     info = {"checkpoint": os.path.abspath(opts.checkpoint), "on": on, "max_nodes": opts.max_nodes,
             "dataset": ck["dataset"], "epoch": ck.get("epoch", 0) + 1, "essential_only": essential,
-            "threshold": opts.threshold,
+            "threshold": None if opts.decode else opts.threshold, "decode": opts.decode,
             "dataset_matches_database": meta.get("key", {}).get("database_sha256") == db.sha256()}
     # (label, full tree, the full tree's index of each node the model sees)
     items: list[tuple[str, ProofTree, list[int] | None]] = []
     graphs = []
+    parents: list[list[int]] = []  # of the nodes the model sees, for --decode
     skipped = 0
     t0 = time.perf_counter()
     if on == "proofs":
@@ -876,6 +880,7 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
                 continue
             seen, old = tree.essential_view() if essential else (tree, None)
             items.append((l, tree, old))
+            parents.append([n.parent for n in seen.nodes])
             graphs.append(to_graph(Example(seen, "", [0] * len(seen)), sym_ids, lab_ids, max_tokens))
     elif on == "expansion":
         for s in ("train", "valid", "test"):
@@ -883,6 +888,7 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
                 if limit is not None and len(items) >= limit:
                     break
                 items.append((g.theorem, _tree_of_graph(db, g, vocab), None))
+                parents.append([n.parent for n in items[-1][1].nodes])
                 graphs.append(g)
     else:
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
@@ -897,8 +903,12 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
                 probs.append(out[ptr[j]:ptr[j + 1]])
     frags: list[Fragment] = []
     positive_nodes = 0
-    for (label, tree, old), pr in zip(items, probs):
-        p = [x > opts.threshold for x in pr]
+    for (label, tree, old), par, pr in zip(items, parents, probs):
+        if opts.decode:
+            p = decode_inlined(par, [math.log(x / (1 - x)) if 0 < x < 1 else (50.0 if x >= 1 else -50.0)
+                                     for x in pr])
+        else:
+            p = [x > opts.threshold for x in pr]
         positive_nodes += sum(p)
         pos = [i if old is None else old[i] for i, x in enumerate(p) if x]
         if old is not None:  # the model saw no syntax: a positive step's syntax children are its own
@@ -976,7 +986,7 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
                 seed: int = 0, stitch_iterations: int | None = None, stitch_arity: int = 4,
                 limit: int | None = None, split: str | None = None, threshold: float = 0.5,
                 fragments: str = "subshapes", ranking: str = "proof-nodes", ray: str | None = None,
-                sample: int | None = None) -> dict:
+                sample: int | None = None, decode: bool = False) -> dict:
     """``mmrefactor extract``: read the database, run the chosen extractor
     (options: :class:`ExtractOptions`), rank and verify, write T.json atomically.
 
@@ -990,7 +1000,7 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
     from metamath.write import check_output_path, write_atomic
 
     opts = ExtractOptions(method, checkpoint, top, on, max_nodes, strict, device, seed, stitch_iterations,
-                          stitch_arity, limit, threshold, fragments, ranking, sample=sample)
+                          stitch_arity, limit, threshold, fragments, ranking, sample=sample, decode=decode)
 
     check_output_path(out, [db_path])  # fail before the work, not after it
     if opts.method not in EXTRACTORS:
@@ -1005,6 +1015,8 @@ def run_extract(db_path: str, out: str, method: str = "gnn", checkpoint: str | N
         raise ExtractError(f"--ranking confidence needs the gnn extractor's probabilities; {method} has none")
     if not 0.0 <= opts.threshold < 1.0:
         raise ExtractError("--threshold must be in [0, 1)")
+    if opts.decode and (method != "gnn" or opts.threshold != 0.5):
+        raise ExtractError("--decode is the gnn extractor's, and replaces --threshold")
     if opts.method == "gnn":
         if not opts.checkpoint:
             raise ExtractError("--method gnn needs --checkpoint (a checkpoint.pt from `mmrefactor train`)")

@@ -323,6 +323,20 @@ def test_gnn_on_essential_trees_and_the_fragment_options(tmp_path, capsys):
     assert main(["extract", SET_PROP, "--checkpoint", str(run / "checkpoint.pt"), "--on", "expansion",
                  "--out", str(tmp_path / "x.json")]) == 2
     assert "essential-only" in capsys.readouterr().err
+    # --decode: each proof's most probable inlined-theorem-shaped region instead of the threshold's nodes
+    out = tmp_path / "T-decode.json"
+    assert main(["extract", SET_PROP, "--checkpoint", str(run / "checkpoint.pt"), "--limit", "150",
+                 "--fragments", "components", "--decode", "--top", "4", "--out", str(out), "--json"]) == 0
+    capsys.readouterr()
+    data = json.loads(out.read_text())
+    assert data["info"]["decode"] is True and data["info"]["threshold"] is None
+    assert data["info"]["positive_nodes"] >= data["info"]["trees"]  # never an empty region
+    assert data["fragments"] <= data["info"]["trees"]  # one region a proof, one fragment at most
+    assert verify_entries(db, data["theorems"]) == {t["label"]: None for t in data["theorems"]}
+    for bad in (["--method", "frequent", "--decode"], ["--checkpoint", str(run / "checkpoint.pt"), "--decode",
+                                                       "--threshold", "0.3"]):
+        assert main(["extract", SET_PROP, *bad, "--out", str(tmp_path / "y.json")]) == 2
+        assert "--decode" in capsys.readouterr().err
 
 
 def _subtree(tree, i):
