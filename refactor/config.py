@@ -94,6 +94,7 @@ class ExtractSection:
     #                                 (gnn: nodes saved x its probabilities; frequent and stitch use proof-nodes)
     gnn_threshold: float = 0.5      # gnn: a node is positive when the model's probability exceeds this
     gnn_fragments: str = "subshapes"  # gnn: propose the parts of the predicted fragments, or "components"
+    gnn_decode: bool = False        # gnn: each proof's decoded region (refactor/decode.py) instead of the threshold
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,8 @@ def validate(cfg: RunConfig, path: str = "<config>") -> None:
                           f"components")
     if not 0.0 <= cfg.extract.gnn_threshold < 1.0:
         raise ConfigError(f"{path}: extract.gnn_threshold: {cfg.extract.gnn_threshold!r} is not in [0, 1)")
+    if cfg.extract.gnn_decode and cfg.extract.gnn_threshold != 0.5:
+        raise ConfigError(f"{path}: extract.gnn_decode replaces extract.gnn_threshold; set one of them")
     if cfg.prover.part not in ("test", "valid"):
         raise ConfigError(f"{path}: prover.part: {cfg.prover.part!r} is not test or valid")
     if cfg.run.device not in ("auto", "cpu", "cuda"):

@@ -323,7 +323,7 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
         tj = os.path.join(out, f"theorems-{method}.json")
         how = {"ranking": e.ranking if method == "gnn" else plain_ranking(e.ranking)}
         if method == "gnn":
-            how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments)
+            how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments, **gnn_decoding(e))
         inputs = {"db": dbh, "method": method, "top": e.top, "seed": seed,
                   "checkpoint": inputs_ck(ck) if method == "gnn" else None, "limit": extract_kw["limit"], **how}
         if (e.max_nodes, e.stitch_iterations, e.stitch_arity) != (1000, 0, 4):
@@ -387,6 +387,12 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     return result
 
 
+def gnn_decoding(e) -> dict:
+    """The extract option for ``[extract] gnn_decode``; empty when off, so runs recorded before the
+    option existed are still found done."""
+    return {"decode": True} if e.gnn_decode else {}
+
+
 def plain_ranking(ranking: str) -> str:
     """The ranking of an extractor without a classifier: ``confidence`` (the GNN's saving weighed by its
     probabilities) is ``proof-nodes`` for frequent and stitch, the saving it weighs."""
@@ -442,7 +448,8 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
         name = f"prover-corpus-{m}"
         how = {"ranking": cfg.extract.ranking if m == "gnn" else plain_ranking(cfg.extract.ranking)}
         if m == "gnn":
-            how.update(threshold=cfg.extract.gnn_threshold, fragments=cfg.extract.gnn_fragments)
+            how.update(threshold=cfg.extract.gnn_threshold, fragments=cfg.extract.gnn_fragments,
+                       **gnn_decoding(cfg.extract))
         inputs = {"db": dbh, "split": sp["key"], "method": m, "top": p.top, "seed": cfg.run.seed,
                   "metamath": cfg.rewrite.use_metamath, **how,
                   "checkpoint": inputs_ck(os.path.join(out, "model", "checkpoint.pt")) if m == "gnn" else None}

@@ -75,10 +75,16 @@ def test_extraction_options_are_checked(tmp_path):
     assert (demo.ranking, demo.gnn_fragments, demo.gnn_threshold) == ("proof-nodes", "subshapes", 0.5)
     path = tmp_path / "c.toml"
     for body, key in (('ranking = "uses"', "extract.ranking"), ('gnn_fragments = "all"', "extract.gnn_fragments"),
-                      ("gnn_threshold = 1.5", "extract.gnn_threshold")):
+                      ("gnn_threshold = 1.5", "extract.gnn_threshold"),
+                      ("gnn_decode = true\ngnn_threshold = 0.3", "extract.gnn_decode")):
         path.write_text(f"[extract]\n{body}\n")
         with pytest.raises(ConfigError, match=key):
             load_config("demo", str(path))
     path.write_text('[extract]\nranking = "essential"\ngnn_threshold = 0.3\n')
     cfg = load_config("demo", str(path))
     assert (cfg.extract.ranking, cfg.extract.gnn_threshold) == ("essential", 0.3)
+    from refactor.pipeline import gnn_decoding
+
+    assert gnn_decoding(cfg.extract) == {}
+    path.write_text('[extract]\ngnn_decode = true\n')
+    assert gnn_decoding(load_config("demo", str(path)).extract) == {"decode": True}
