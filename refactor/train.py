@@ -93,21 +93,23 @@ def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_
     for batch in DataLoader(dataset, batch_size=batch_size):
         batch = batch.to(device)
         y = batch.y > 0.5
+
+        def exactly_right(pred: torch.Tensor) -> int:  # examples of the batch with no wrong node
+            wrong = torch.zeros(batch.num_graphs, device=device)
+            wrong.index_add_(0, batch.batch, (pred != y).float())
+            return int((wrong == 0).sum())
+
         if model is None:
             pred = torch.zeros_like(batch.y, dtype=torch.bool)
         else:
             logits = model(batch)
             pred = logits > 0
-            dwrong = torch.zeros(batch.num_graphs, device=device)
-            dwrong.index_add_(0, batch.batch, (decode_batch(batch, logits) != y).float())
-            dexact += int((dwrong == 0).sum())
+            dexact += exactly_right(decode_batch(batch, logits))
         tp += int((pred & y).sum())
         fp += int((pred & ~y).sum())
         fn += int((~pred & y).sum())
         tn += int((~pred & ~y).sum())
-        wrong = torch.zeros(batch.num_graphs, device=device)
-        wrong.index_add_(0, batch.batch, (pred != y).float())
-        exact += int((wrong == 0).sum())
+        exact += exactly_right(pred)
         examples += batch.num_graphs
     if ranks.distributed:
         c = ranks.sum({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "exact": exact, "dexact": dexact,
