@@ -233,7 +233,8 @@ def cmd_train(args) -> int:
                                      batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                                      layers=args.layers, max_train_examples=args.max_train_examples,
                                      pos_weight=args.pos_weight, loss=args.loss, focal_gamma=args.focal_gamma,
-                                     sampling=args.sampling, collapse_patience=args.collapse_patience)
+                                     sampling=args.sampling, collapse_patience=args.collapse_patience,
+                                     init=args.init and os.path.abspath(args.init))
             except KeyError as exc:
                 raise UsageError(exc.args[0]) from None
             if not quiet:
@@ -560,7 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--hidden", type=int)
     sp.add_argument("--layers", type=int)
     sp.add_argument("--pos-weight", type=float, help="BCE weight of positive nodes (default 1)")
-    sp.add_argument("--loss", choices=["bce", "focal"], help="node loss (default bce); focal down-weights easy nodes")
+    sp.add_argument("--loss", choices=["bce", "focal", "structured"],
+                    help="loss (default bce); focal down-weights easy nodes; structured: the true node set's "
+                         "likelihood among inlined-theorem-shaped sets (a tree CRF, refactor/decode.py), whose "
+                         "prediction is the decoded set")
+    sp.add_argument("--init", metavar="CHECKPOINT",
+                    help="start from this checkpoint's weights (same model and dataset) with a new optimiser")
     sp.add_argument("--focal-gamma", type=float, help="focal loss exponent (default 2)")
     sp.add_argument("--sampling", choices=["uniform", "balanced"],
                     help="training examples: uniform, or balanced so every inlined theorem is drawn alike")

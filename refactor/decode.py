@@ -18,6 +18,7 @@ learning; it is reported beside the thresholded figure, never instead of it.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def decode_inlined(parent: list[int], logits: list[float]) -> list[bool]:
@@ -62,3 +63,56 @@ def decode_batch(batch, logits: torch.Tensor) -> torch.Tensor:
         lo, hi = ptr[j], ptr[j + 1]
         out += decode_inlined([p - lo if p >= 0 else -1 for p in parent[lo:hi]], lg[lo:hi])
     return torch.tensor(out, dtype=torch.bool, device=logits.device)
+
+
+def tree_levels(batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Each node's parent (-1 at a root) and the nodes of a batch of expansion graphs by depth, deepest
+    last: the order in which the sum over inlined-theorem-shaped sets runs bottom-up."""
+    n = batch.num_nodes
+    dev = batch.edge_index.device
+    parent = torch.full((n,), -1, dtype=torch.long, device=dev)
+    if batch.edge_index.numel():
+        parent[batch.edge_index[1]] = batch.edge_index[0]
+    depth = torch.zeros(n, dtype=torch.long, device=dev)
+    has_parent = parent >= 0
+    while True:  # one pass per level of the deepest tree
+        nxt = torch.where(has_parent, depth[parent.clamp(min=0)] + 1, 0)
+        if torch.equal(nxt, depth):
+            break
+        depth = nxt
+    return parent, [(depth == d).nonzero().flatten() for d in range(int(depth.max()) + 1 if n else 0)]
+
+
+def inlined_log_partition(batch, logits: torch.Tensor) -> torch.Tensor:
+    """Per graph, log of the sum over all inlined-theorem-shaped sets S of exp(sum of logits over S):
+    the sum-product twin of :func:`decode_inlined`'s max. Differentiable; its gradient with respect to
+    a node's logit is the probability that the node lies in the set."""
+    parent, levels = tree_levels(batch)
+    n = logits.numel()
+    has_child = torch.zeros(n, dtype=torch.bool, device=logits.device)
+    has_child[parent[parent >= 0]] = True
+    below = logits.new_zeros(n)  # per node: sum over its children of their log-sums
+    tops, where = [], []
+    for idx in reversed(levels):
+        a = logits[idx] + torch.where(has_child[idx], F.softplus(below[idx]), 0.0)
+        tops.append(a)
+        where.append(idx)
+        p = parent[idx]
+        inner = p >= 0
+        below = below.index_add(0, p[inner], a[inner])
+    a, idx = torch.cat(tops), torch.cat(where)
+    g = batch.batch[idx]
+    top = torch.full((batch.num_graphs,), float("-inf"), dtype=logits.dtype, device=logits.device)
+    top = top.scatter_reduce(0, g, a.detach(), "amax")
+    total = logits.new_zeros(batch.num_graphs).index_add(0, g, torch.exp(a - top[g]))
+    return top + torch.log(total)
+
+
+def structured_loss(batch, logits: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Negative log-likelihood of each example's true positive set among the inlined-theorem-shaped
+    sets (a tree CRF whose potentials are the node logits): ``inlined_log_partition - sum of the true
+    set's logits``. Summed over graphs; ``mean`` divides by the batch's nodes, as the node losses do,
+    so that data-parallel training scales it alike."""
+    gold = logits.new_zeros(batch.num_graphs).index_add(0, batch.batch, logits * batch.y)
+    nll = (inlined_log_partition(batch, logits) - gold).sum()
+    return nll / logits.numel() if reduction == "mean" else nll

@@ -47,12 +47,14 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     pos_weight: float | None = None   # BCE positive weight; None = 1
-    loss: str = "bce"                 # bce | focal: BCE times (1 - p_t)^focal_gamma, easy nodes count less
+    loss: str = "bce"                 # bce | focal: BCE times (1 - p_t)^focal_gamma, easy nodes count less |
+                                      # structured: the true set's likelihood among inlined-shaped sets (tree CRF)
     focal_gamma: float = 2.0
     sampling: str = "uniform"         # uniform | balanced: every inlined theorem drawn equally often
     collapse_patience: int = 5        # stop after this many epochs with no positive node on valid (0: never)
     seed: int = 0
     max_train_examples: int | None = None  # subsample train (CPU-sized runs on big databases)
+    init: str | None = None           # start from this checkpoint's weights (same model and dataset), new optimiser
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-LOSSES = ("bce", "focal")
+LOSSES = ("bce", "focal", "structured")
 SAMPLINGS = ("uniform", "balanced")
 
 ABLATIONS = {
@@ -205,6 +207,8 @@ def resolve(preset: str, ablation: str = "none", **overrides) -> tuple[ModelConf
     t = replace(p.train, **t_over)
     if t.loss not in LOSSES:
         raise KeyError(f"unknown loss {t.loss!r} (choose from {', '.join(LOSSES)})")
+    if t.loss == "structured" and t.pos_weight:
+        raise KeyError("--pos-weight weighs the node losses' positive nodes; the structured loss has none")
     if t.sampling not in SAMPLINGS:
         raise KeyError(f"unknown sampling {t.sampling!r} (choose from {', '.join(SAMPLINGS)})")
     return replace(m, **m_over), t

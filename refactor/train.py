@@ -35,7 +35,7 @@ from metamath.ddp import Ranks, session
 from metamath.write import atomic_path, write_json
 
 from .dataset import load_dataset
-from .decode import decode_batch
+from .decode import decode_batch, structured_loss
 from .model import ModelConfig, ProofGNN, TrainConfig, config_dict
 
 CHECKPOINT_FORMAT = "mmrefactor-node-classifier/1"
@@ -134,18 +134,23 @@ def node_loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | 
 
 
 class NodeLoss(nn.Module):
-    """The node classifier's loss (:func:`node_loss`) as a module's forward: what DDP wraps, so that it
-    sees the forward whose backward it synchronises (the classifier is its ``model``)."""
+    """The node classifier's loss (:func:`node_loss`, or with ``structured`` the tree CRF's
+    :func:`refactor.decode.structured_loss`) as a module's forward: what DDP wraps, so that it sees the
+    forward whose backward it synchronises (the classifier is its ``model``)."""
 
-    def __init__(self, model: ProofGNN, pos_weight: torch.Tensor | None, gamma: float | None = None):
+    def __init__(self, model: ProofGNN, pos_weight: torch.Tensor | None, gamma: float | None = None,
+                 structured: bool = False):
         super().__init__()
         self.model = model
         self.pos_weight = pos_weight
         self.gamma = gamma
+        self.structured = structured
 
     def forward(self, batch, reduction: str = "mean") -> torch.Tensor:
         if batch is None:  # a rank without a share of a short last batch: zero, but on every parameter
             return sum(p.sum() for p in self.model.parameters()) * 0.0
+        if self.structured:
+            return structured_loss(batch, self.model(batch), reduction)
         return node_loss(self.model(batch), batch.y, self.pos_weight, self.gamma, reduction)
 
 
@@ -169,8 +174,10 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator,
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def _rank(m: dict) -> tuple:
-    return (m["proof_accuracy"], m["f1"], m["node_accuracy"])
+def _rank(m: dict, structured: bool = False) -> tuple:
+    """The best epoch's order: proof accuracy (a structured model's: decoded, its own prediction), F1,
+    node accuracy."""
+    return (m["proof_accuracy_decoded"] if structured else m["proof_accuracy"], m["f1"], m["node_accuracy"])
 
 
 def _atomic_save(obj, path: str) -> None:
@@ -209,6 +216,17 @@ def _what_is_learned(cfg: dict) -> dict:
     may be resumed to train longer. Fields added since a checkpoint was written take their defaults."""
     train = {**asdict(TrainConfig()), **cfg["train"]}
     return {"model": cfg["model"], "train": {k: v for k, v in train.items() if k not in _NOT_LEARNING}}
+
+
+def _initial_weights(path: str, cfg: dict, meta: dict, dev: torch.device) -> dict:
+    """The model weights of checkpoint ``path`` for a run that starts from them (``TrainConfig.init``):
+    same model configuration, same dataset."""
+    ck = load_checkpoint(path, dev)
+    if ck["config"]["model"] != cfg["model"]:
+        raise CheckpointError(f"{path}: its model ({ck['config']['model']}) is not this run's ({cfg['model']})")
+    if ck["dataset_key"] != meta["key"]:
+        raise CheckpointError(f"{path}: trained on another dataset than this run's")
+    return ck["model"]
 
 
 def train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainConfig,
@@ -254,8 +272,13 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         random.setstate(ck["rng"]["python"])
         np.random.set_state(ck["rng"]["numpy"])
         log(f"resuming after epoch {ck['epoch'] + 1} of {train_cfg.epochs}")
+    elif train_cfg.init:
+        model.load_state_dict(_initial_weights(train_cfg.init, cfg, meta, dev))
+        log(f"starting from the weights of {train_cfg.init}")
     pos_weight = torch.tensor(train_cfg.pos_weight, device=dev) if train_cfg.pos_weight else None
-    loss_of = ranks.wrap(NodeLoss(model, pos_weight, train_cfg.focal_gamma if train_cfg.loss == "focal" else None))
+    structured = train_cfg.loss == "structured"
+    loss_of = ranks.wrap(NodeLoss(model, pos_weight, train_cfg.focal_gamma if train_cfg.loss == "focal" else None,
+                                  structured))
     weights = balanced_weights([g.inlined for g in train_set]) if train_cfg.sampling == "balanced" else None
     collapsed = 0  # consecutive epochs predicting no positive node on valid (a resumed run counts on)
     for rec in reversed(history):
@@ -303,7 +326,7 @@ def _train(dataset_dir: str, out: str, model_cfg: ModelConfig, train_cfg: TrainC
         rec = {"epoch": epoch + 1, "loss": round(total / len(train_set), 5), "seconds": round(dt, 2),
                "valid": val}
         history.append(rec)
-        improved = best is None or _rank(val) > _rank(best["valid"])
+        improved = best is None or _rank(val, structured) > _rank(best["valid"], structured)
         if improved:
             best = rec
         state = {"format": CHECKPOINT_FORMAT, "config": cfg, "dataset": os.path.abspath(dataset_dir),

@@ -143,3 +143,27 @@ def test_collapse_to_all_negative_is_caught_and_levers_train(data_dir, tmp_path)
     assert res["test"]["f1"] > 0.2 and res["test"]["predicted_positive"] > 0
     with pytest.raises(KeyError, match="unknown loss"):
         resolve("tiny", loss="hinge")
+
+
+def test_structured_loss_starts_from_a_checkpoint_and_picks_epochs_by_decoding(data_dir, tmp_path):
+    torch.set_num_threads(2)
+    m, t = resolve("tiny", epochs=1, seed=3)
+    first = str(tmp_path / "bce")
+    train(data_dir, first, m, t, device="cpu", log=lambda *a: None)
+    start = load_checkpoint(os.path.join(first, "checkpoint.pt"))["model"]
+    logs = []
+    ms, ts = resolve("tiny", epochs=2, seed=3, loss="structured", init=os.path.join(first, "checkpoint.pt"))
+    res = train(data_dir, str(tmp_path / "crf"), ms, ts, device="cpu", log=logs.append)
+    assert logs[0].startswith("starting from the weights of")
+    hist = res["history"]
+    assert hist[res["best_epoch"] - 1]["valid"]["proof_accuracy_decoded"] == max(
+        h["valid"]["proof_accuracy_decoded"] for h in hist)
+    assert all(h["loss"] > 0 for h in hist)  # a negative log-likelihood of sets that have the shape
+    moved = load_checkpoint(str(tmp_path / "crf" / "last.pt"))["model"]
+    assert any(not torch.equal(start[k], moved[k]) for k in start)
+    # another model, or --pos-weight beside the structured loss, is refused
+    wide, tw = resolve("tiny", epochs=1, hidden=48, init=os.path.join(first, "checkpoint.pt"))
+    with pytest.raises(CheckpointError, match="its model"):
+        train(data_dir, str(tmp_path / "wide"), wide, tw, device="cpu", log=lambda *a: None)
+    with pytest.raises(KeyError, match="structured loss"):
+        resolve("tiny", loss="structured", pos_weight=3.0)
