@@ -57,7 +57,6 @@ The result is a theorems file, T.json (:mod:`refactor.theorems`, :func:`extract`
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections import defaultdict
@@ -894,19 +893,21 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
         raise ExtractError(f"--on must be proofs or expansion, not {on!r}")
     info.update(trees=len(items), skipped_over_max_nodes=skipped)
     probs: list[list[float]] = []
+    logits: list[list[float]] = []  # --decode sums these
     with torch.no_grad():
         for b in DataLoader(graphs, batch_size=batch_size):
             b = b.to(dev)
-            out = torch.sigmoid(model(b)).cpu().tolist()
+            out = model(b).cpu()
+            pr, lg = torch.sigmoid(out).tolist(), out.tolist()
             ptr = b.ptr.tolist()
             for j in range(len(ptr) - 1):
-                probs.append(out[ptr[j]:ptr[j + 1]])
+                probs.append(pr[ptr[j]:ptr[j + 1]])
+                logits.append(lg[ptr[j]:ptr[j + 1]])
     frags: list[Fragment] = []
     positive_nodes = 0
-    for (label, tree, old), par, pr in zip(items, parents, probs):
+    for (label, tree, old), par, pr, lg in zip(items, parents, probs, logits):
         if opts.decode:
-            p = decode_inlined(par, [math.log(x / (1 - x)) if 0 < x < 1 else (50.0 if x >= 1 else -50.0)
-                                     for x in pr])
+            p = decode_inlined(par, lg)
         else:
             p = [x > opts.threshold for x in pr]
         positive_nodes += sum(p)
