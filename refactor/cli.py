@@ -251,19 +251,14 @@ def cmd_train(args) -> int:
 
 
 def _eval_text(d) -> str:
-    rows = [("", "node acc", "precision", "recall", "F1", "proof acc", "decoded", "examples")]
-    for split in ("valid", "test"):
-        m = d[split]
-        dec = m.get("proof_accuracy_decoded")
-        rows.append((split, f"{m['node_accuracy']:.3f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
-                     f"{m['f1']:.3f}", f"{m['proof_accuracy']:.3f}", "-" if dec is None else f"{dec:.3f}",
-                     str(m["examples"])))
-        b = d["baseline_all_negative"][split]
-        rows.append((f"{split} (all-negative)", f"{b['node_accuracy']:.3f}", "-", "-", "-",
-                     f"{b['proof_accuracy']:.3f}", "-", str(b["examples"])))
+    from refactor.report import metrics_table
+
+    head, body = metrics_table(d)
+    rows = [[""] + head[1:]] + body
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w[i]) if i == 0 else c.rjust(w[i]) for i, c in enumerate(r)) for r in rows]
-    lines.append("decoded: proof accuracy of the most probable inlined-theorem-shaped node set (refactor/decode.py)")
+    lines.append("decoded: the most probable inlined-theorem-shaped node set (refactor/decode.py); a model "
+                 "trained with --loss structured predicts that set")
     if "examples_per_second" in d:
         lines.append(f"best epoch {d['best_epoch']}, {d['train_seconds']} s training, "
                      f"{d['examples_per_second']} examples/s on {d['device']}")

@@ -54,18 +54,25 @@ def comparison_table(methods: list[dict]) -> str:
     return md_table(_refactor_rows(methods))
 
 
-def _metrics_table(train: dict) -> Table:
-    head = ["split", "node accuracy", "precision", "recall", "F1", "proof accuracy",
-            "proof accuracy, decoded", "examples"]
+def metrics_table(train: dict) -> Table:
+    """The node classifier's figures on valid and test: thresholded at 0.5, decoded
+    (:mod:`refactor.decode`; runs made before decoding have no such row, older ones only its proof
+    accuracy) and the all-negative baseline. Shared by the report and ``mmrefactor train/evaluate``."""
+    head = ["split", "node accuracy", "precision", "recall", "F1", "proof accuracy", "examples"]
+    keys = ("node_accuracy", "precision", "recall", "f1", "proof_accuracy")
+
+    def row(name: str, m: dict, suffix: str = "") -> list[str]:
+        return [name] + ["-" if m.get(k + suffix) is None else f"{m[k + suffix]:.3f}" for k in keys] + [
+            str(m["examples"])]
+
     rows = []
     for split in ("valid", "test"):
         m, b = train[split], train["baseline_all_negative"][split]
-        dec = m.get("proof_accuracy_decoded")  # absent from runs made before decoding existed
-        rows.append([split, f"{m['node_accuracy']:.3f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
-                     f"{m['f1']:.3f}", f"{m['proof_accuracy']:.3f}", "-" if dec is None else f"{dec:.3f}",
-                     str(m["examples"])])
-        rows.append([f"{split} (all-negative)", f"{b['node_accuracy']:.3f}", "-", "-", "-",
-                     f"{b['proof_accuracy']:.3f}", "-", str(b["examples"])])
+        rows.append(row(split, m))
+        if m.get("proof_accuracy_decoded") is not None:
+            rows.append(row(f"{split}, decoded", m, "_decoded"))
+        rows.append(row(f"{split} (all-negative)", {k: b[k] if k in ("node_accuracy", "proof_accuracy") else None
+                                                     for k in keys} | {"examples": b["examples"]}))
     return head, rows
 
 
@@ -243,7 +250,7 @@ def _sections(result: dict) -> list[tuple[str, str, object]]:
               f"{d['splits']['train']}/{d['splits']['valid']}/{d['splits']['test']}. Test (inlined theorems never "
               f"seen in training): node accuracy {te['node_accuracy']:.3f} (all-negative "
               f"{base['node_accuracy']:.3f}), F1 {te['f1']:.3f}, proof accuracy {te['proof_accuracy']:.3f}.", None),
-        ("table", "Extraction metrics beside the all-negative baseline", _metrics_table(t)),
+        ("table", "Extraction metrics beside the all-negative baseline", metrics_table(t)),
         ("figure", "training", None),
         ("h2", "Extraction", None),
         ("table", "Candidates per method", _extract_table(result["methods"])),

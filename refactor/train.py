@@ -60,10 +60,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int,
-                        decoded_exact: int | None = None) -> dict:
-    """Node and proof-level figures from counts; ``decoded_exact``: examples exactly right after
-    :func:`refactor.decode.decode_inlined` (None: not decoded, as for the all-negative baseline)."""
+_FIGURES = ("node_accuracy", "precision", "recall", "f1", "proof_accuracy", "predicted_positive")
+
+
+def _figures(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int) -> dict:
     nodes = tp + fp + fn + tn
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
@@ -71,10 +71,18 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples
     return {"node_accuracy": round((tp + tn) / nodes, 4) if nodes else 0.0, "precision": round(prec, 4),
             "recall": round(rec, 4), "f1": round(f1, 4),
             "proof_accuracy": round(exact / examples, 4) if examples else 0.0,
-            "predicted_positive": round((tp + fp) / nodes, 4) if nodes else 0.0,
-            "proof_accuracy_decoded": (round(decoded_exact / examples, 4) if examples else 0.0)
-            if decoded_exact is not None else None,
-            "examples": examples, "nodes": nodes}
+            "predicted_positive": round((tp + fp) / nodes, 4) if nodes else 0.0}
+
+
+def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples: int,
+                        decoded: tuple[int, int, int, int, int] | None = None) -> dict:
+    """Node and proof-level figures from counts. ``decoded``: the same five counts (tp, fp, fn, tn,
+    exact) of the predictions after :func:`refactor.decode.decode_inlined`, reported as the same
+    figures with a ``_decoded`` suffix (None, as for the all-negative baseline: not decoded)."""
+    out = _figures(tp, fp, fn, tn, exact, examples)
+    dec = _figures(*decoded, examples) if decoded is not None else {}
+    out.update({f"{k}_decoded": dec.get(k) for k in _FIGURES})
+    return {**out, "examples": examples, "nodes": tp + fp + fn + tn}
 
 
 @torch.no_grad()
@@ -89,34 +97,34 @@ def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_
         model.eval()
     if ranks.distributed:
         dataset = torch.utils.data.Subset(dataset, ranks.share(range(len(dataset))))
-    tp = fp = fn = tn = exact = dexact = examples = 0
+    kinds = ("thresholded",) if model is None else ("thresholded", "decoded")
+    counts = {k: dict.fromkeys(("tp", "fp", "fn", "tn", "exact"), 0) for k in kinds}
+    examples = 0
     for batch in DataLoader(dataset, batch_size=batch_size):
         batch = batch.to(device)
         y = batch.y > 0.5
-
-        def exactly_right(pred: torch.Tensor) -> int:  # examples of the batch with no wrong node
-            wrong = torch.zeros(batch.num_graphs, device=device)
-            wrong.index_add_(0, batch.batch, (pred != y).float())
-            return int((wrong == 0).sum())
-
         if model is None:
-            pred = torch.zeros_like(batch.y, dtype=torch.bool)
+            preds = {"thresholded": torch.zeros_like(batch.y, dtype=torch.bool)}
         else:
             logits = model(batch)
-            pred = logits > 0
-            dexact += exactly_right(decode_batch(batch, logits))
-        tp += int((pred & y).sum())
-        fp += int((pred & ~y).sum())
-        fn += int((~pred & y).sum())
-        tn += int((~pred & ~y).sum())
-        exact += exactly_right(pred)
+            preds = {"thresholded": logits > 0, "decoded": decode_batch(batch, logits)}
+        for kind, pred in preds.items():
+            c = counts[kind]
+            c["tp"] += int((pred & y).sum())
+            c["fp"] += int((pred & ~y).sum())
+            c["fn"] += int((~pred & y).sum())
+            c["tn"] += int((~pred & ~y).sum())
+            wrong = torch.zeros(batch.num_graphs, device=device)  # per example of the batch
+            wrong.index_add_(0, batch.batch, (pred != y).float())
+            c["exact"] += int((wrong == 0).sum())
         examples += batch.num_graphs
     if ranks.distributed:
-        c = ranks.sum({"tp": tp, "fp": fp, "fn": fn, "tn": tn, "exact": exact, "dexact": dexact,
-                       "examples": examples})
-        tp, fp, fn, tn, exact, dexact, examples = (c[k] for k in ("tp", "fp", "fn", "tn", "exact", "dexact",
-                                                                   "examples"))
-    return metrics_from_counts(tp, fp, fn, tn, exact, examples, None if model is None else dexact)
+        flat = ranks.sum({f"{kind} {k}": v for kind, c in counts.items() for k, v in c.items()} | {"n": examples})
+        counts = {kind: {k: flat[f"{kind} {k}"] for k in c} for kind, c in counts.items()}
+        examples = flat["n"]
+    order = ("tp", "fp", "fn", "tn", "exact")
+    return metrics_from_counts(*(counts["thresholded"][k] for k in order), examples,
+                               tuple(counts["decoded"][k] for k in order) if model is not None else None)
 
 
 def node_loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: torch.Tensor | None = None,
@@ -175,9 +183,10 @@ def epoch_batches(n: int, batch_size: int, gen: torch.Generator,
 
 
 def _rank(m: dict, structured: bool = False) -> tuple:
-    """The best epoch's order: proof accuracy (a structured model's: decoded, its own prediction), F1,
-    node accuracy."""
-    return (m["proof_accuracy_decoded"] if structured else m["proof_accuracy"], m["f1"], m["node_accuracy"])
+    """The best epoch's order: proof accuracy, F1, node accuracy (a structured model's decoded figures:
+    the decoded set is its prediction)."""
+    sfx = "_decoded" if structured else ""
+    return tuple(m[k + sfx] for k in ("proof_accuracy", "f1", "node_accuracy"))
 
 
 def _atomic_save(obj, path: str) -> None:
