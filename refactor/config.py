@@ -80,6 +80,7 @@ class ExtractorSection:
     hidden: int = 0
     layers: int = 0
     max_train_examples: int = 0
+    loss: str = ""                  # bce | focal | structured ("": the preset's); structured needs extract.gnn_decode
 
 
 @dataclass(frozen=True)
@@ -259,12 +260,18 @@ def apply_overrides(cfg: RunConfig, data: dict, path: str = "<overrides>") -> Ru
 
 def validate(cfg: RunConfig, path: str = "<config>") -> None:
     """Values that are well typed but cannot be run (ConfigError)."""
-    from .model import PRESETS as MODEL_PRESETS
+    from .model import LOSSES, PRESETS as MODEL_PRESETS
 
     methods = ("gnn", "frequent", "stitch")
     if cfg.extractor.preset not in MODEL_PRESETS:
         raise ConfigError(f"{path}: extractor.preset: unknown model preset {cfg.extractor.preset!r} "
                           f"(choose from {', '.join(MODEL_PRESETS)})")
+    if cfg.extractor.loss and cfg.extractor.loss not in LOSSES:
+        raise ConfigError(f"{path}: extractor.loss: unknown loss {cfg.extractor.loss!r} (choose from "
+                          f"{', '.join(LOSSES)})")
+    if cfg.extractor.loss == "structured" and not cfg.extract.gnn_decode:
+        raise ConfigError(f"{path}: extractor.loss = \"structured\" predicts the decoded set; set "
+                          f"extract.gnn_decode = true")
     for key, vals in (("extract.methods", cfg.extract.methods), ("prover.corpora", cfg.prover.corpora)):
         for m in vals:
             if m not in methods:

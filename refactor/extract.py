@@ -852,6 +852,9 @@ def gnn_fragments(db: Database, opts: ExtractOptions, batch_size: int = 64,
         meta, vocab, splits = load_dataset(ck["dataset"])
     except (CheckpointError, DatasetError) as exc:
         raise ExtractError(str(exc)) from None
+    if ck["config"]["train"].get("loss") == "structured" and not opts.decode:
+        raise ExtractError(f"{opts.checkpoint}: trained with --loss structured, whose prediction is the decoded "
+                           f"set; add --decode")
     torch.set_flush_denormal(True)  # subnormal floats slow CPU inference as they slow training
     model = model_from_checkpoint(ck, vocab, dev)
     model.eval()

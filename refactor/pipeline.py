@@ -295,7 +295,7 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     x = cfg.extractor
     mcfg, tcfg = resolve(x.preset, epochs=none_if_zero(x.epochs), seed=seed, batch_size=none_if_zero(x.batch_size),
                          lr=none_if_zero(x.lr), hidden=none_if_zero(x.hidden), layers=none_if_zero(x.layers),
-                         max_train_examples=none_if_zero(x.max_train_examples))
+                         max_train_examples=none_if_zero(x.max_train_examples), loss=x.loss or None)
     man.run["seeds"]["extractor"] = tcfg.seed
     inputs = {"db": dbh, "preset": x.preset, "epochs": tcfg.epochs, "seed": tcfg.seed}
     if (asdict(mcfg), asdict(tcfg)) != tuple(map(asdict, resolve(x.preset, epochs=tcfg.epochs, seed=tcfg.seed))):
@@ -313,7 +313,8 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
         man.record("train", inputs, res, [ck], time.perf_counter() - t0)
     t = res["test"]
     log(f"train: test node acc {t['node_accuracy']:.3f}, F1 {t['f1']:.3f}, proof acc {t['proof_accuracy']:.3f} "
-        f"(all-negative: {res['baseline_all_negative']['test']['node_accuracy']:.3f}, 0.000)")
+        + (f"(decoded {t['proof_accuracy_decoded']:.3f}) " if t.get("proof_accuracy_decoded") is not None else "")
+        + f"(all-negative: {res['baseline_all_negative']['test']['node_accuracy']:.3f}, 0.000)")
 
     e = cfg.extract
     extract_kw = {"max_nodes": e.max_nodes, "limit": none_if_zero(e.limit),

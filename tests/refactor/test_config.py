@@ -76,8 +76,10 @@ def test_extraction_options_are_checked(tmp_path):
     path = tmp_path / "c.toml"
     for body, key in (('ranking = "uses"', "extract.ranking"), ('gnn_fragments = "all"', "extract.gnn_fragments"),
                       ("gnn_threshold = 1.5", "extract.gnn_threshold"),
-                      ("gnn_decode = true\ngnn_threshold = 0.3", "extract.gnn_decode")):
-        path.write_text(f"[extract]\n{body}\n")
+                      ("gnn_decode = true\ngnn_threshold = 0.3", "extract.gnn_decode"),
+                      ('[extractor]\nloss = "structured"', "extract.gnn_decode"),
+                      ('[extractor]\nloss = "hinge"', "extractor.loss")):
+        path.write_text(body if body.startswith("[") else f"[extract]\n{body}\n")
         with pytest.raises(ConfigError, match=key):
             load_config("demo", str(path))
     path.write_text('[extract]\nranking = "essential"\ngnn_threshold = 0.3\n')

@@ -337,6 +337,17 @@ def test_gnn_on_essential_trees_and_the_fragment_options(tmp_path, capsys):
                                                        "--threshold", "0.3"]):
         assert main(["extract", SET_PROP, *bad, "--out", str(tmp_path / "y.json")]) == 2
         assert "--decode" in capsys.readouterr().err
+    # a model trained as a tree CRF (from this one's weights) predicts the decoded set: --decode is required
+    crf = tmp_path / "crf"
+    assert main(["train", SET_PROP, "--out", str(crf), "--preset", "tiny", "--epochs", "1", "--limit-proofs", "80",
+                 "--max-examples", "80", "--essential-only", "--loss", "structured",
+                 "--init", str(run / "checkpoint.pt"), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["extract", SET_PROP, "--checkpoint", str(crf / "checkpoint.pt"), "--limit", "50",
+                 "--out", str(tmp_path / "z.json")]) == 2
+    assert "add --decode" in capsys.readouterr().err
+    assert main(["extract", SET_PROP, "--checkpoint", str(crf / "checkpoint.pt"), "--limit", "50", "--decode",
+                 "--top", "2", "--out", str(tmp_path / "z.json"), "--json"]) == 0
 
 
 def _subtree(tree, i):
