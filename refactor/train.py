@@ -88,9 +88,9 @@ def metrics_from_counts(tp: int, fp: int, fn: int, tn: int, exact: int, examples
 @torch.no_grad()
 def evaluate_model(model: ProofGNN | None, dataset, device: torch.device, batch_size: int = 64,
                    ranks: Ranks = Ranks()) -> dict:
-    """Node and proof-level metrics; ``model=None`` is the all-negative baseline. Beside the
-    thresholded proof accuracy, ``proof_accuracy_decoded``: the same after structured decoding
-    (:mod:`refactor.decode`).
+    """Node and proof-level metrics; ``model=None`` is the all-negative baseline. Beside the figures of
+    the predictions thresholded at logit 0, the same figures (``*_decoded``) of the structured decoder's
+    sets (:mod:`refactor.decode`), which are a ``--loss structured`` model's prediction.
 
     ``ranks`` (under torchrun): each rank counts its share of ``dataset``; the counts are summed."""
     if model is not None:
