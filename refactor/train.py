@@ -186,7 +186,8 @@ def _rank(m: dict, structured: bool = False) -> tuple:
     """The best epoch's order: proof accuracy, F1, node accuracy (a structured model's decoded figures:
     the decoded set is its prediction)."""
     sfx = "_decoded" if structured else ""
-    return tuple(m[k + sfx] for k in ("proof_accuracy", "f1", "node_accuracy"))
+    # epochs recorded before the decoded node figures existed have only the decoded proof accuracy
+    return tuple(m.get(k + sfx, m[k]) for k in ("proof_accuracy", "f1", "node_accuracy"))
 
 
 def _atomic_save(obj, path: str) -> None:

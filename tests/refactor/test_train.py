@@ -167,3 +167,8 @@ def test_structured_loss_starts_from_a_checkpoint_and_picks_epochs_by_decoding(d
         train(data_dir, str(tmp_path / "wide"), wide, tw, device="cpu", log=lambda *a: None)
     with pytest.raises(KeyError, match="structured loss"):
         resolve("tiny", loss="structured", pos_weight=3.0)
+    # a run resumed from epochs recorded before the decoded node figures existed still ranks them
+    from refactor.train import _rank
+
+    old = {"proof_accuracy": 0.1, "f1": 0.5, "node_accuracy": 0.8, "proof_accuracy_decoded": 0.3}
+    assert _rank(old, structured=True) == (0.3, 0.5, 0.8)
