@@ -54,10 +54,7 @@ def decode_batch(batch, logits: torch.Tensor) -> torch.Tensor:
     expansion graphs (edges parent -> child); a bool tensor like ``logits``."""
     lg = logits.detach().cpu().tolist()
     ptr = batch.ptr.tolist()
-    src, dst = batch.edge_index.cpu().tolist() if batch.edge_index.numel() else ([], [])
-    parent = [-1] * len(lg)
-    for p, c in zip(src, dst):
-        parent[c] = p
+    parent = batch_parents(batch).tolist()
     out: list[bool] = []
     for j in range(len(ptr) - 1):
         lo, hi = ptr[j], ptr[j + 1]
@@ -65,14 +62,20 @@ def decode_batch(batch, logits: torch.Tensor) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.bool, device=logits.device)
 
 
+def batch_parents(batch) -> torch.Tensor:
+    """Each node's parent in a batch of expansion graphs (edges parent -> child), -1 at a root."""
+    parent = torch.full((batch.num_nodes,), -1, dtype=torch.long, device=batch.edge_index.device)
+    if batch.edge_index.numel():
+        parent[batch.edge_index[1]] = batch.edge_index[0]
+    return parent
+
+
 def tree_levels(batch) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Each node's parent (-1 at a root) and the nodes of a batch of expansion graphs by depth, deepest
     last: the order in which the sum over inlined-theorem-shaped sets runs bottom-up."""
     n = batch.num_nodes
     dev = batch.edge_index.device
-    parent = torch.full((n,), -1, dtype=torch.long, device=dev)
-    if batch.edge_index.numel():
-        parent[batch.edge_index[1]] = batch.edge_index[0]
+    parent = batch_parents(batch)
     depth = torch.zeros(n, dtype=torch.long, device=dev)
     has_parent = parent >= 0
     while True:  # one pass per level of the deepest tree
