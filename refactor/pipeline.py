@@ -322,9 +322,7 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     rows = []
     for method in e.methods:
         tj = os.path.join(out, f"theorems-{method}.json")
-        how = {"ranking": e.ranking if method == "gnn" else plain_ranking(e.ranking)}
-        if method == "gnn":
-            how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments, **gnn_decoding(e))
+        how = extraction_how(e, method)
         inputs = {"db": dbh, "method": method, "top": e.top, "seed": seed,
                   "checkpoint": inputs_ck(ck) if method == "gnn" else None, "limit": extract_kw["limit"], **how}
         if (e.max_nodes, e.stitch_iterations, e.stitch_arity) != (1000, 0, 4):
@@ -388,6 +386,15 @@ def run_pipeline(db_path: str, out: str, opts: RunConfig | RunOptions = RunConfi
     return result
 
 
+def extraction_how(e, method: str) -> dict:
+    """The extract options of ``[extract]`` that ``method`` uses (ranking; the gnn's threshold, fragments
+    and decoding): keyword arguments of the extraction and part of its stage inputs."""
+    how = {"ranking": e.ranking if method == "gnn" else plain_ranking(e.ranking)}
+    if method == "gnn":
+        how.update(threshold=e.gnn_threshold, fragments=e.gnn_fragments, **gnn_decoding(e))
+    return how
+
+
 def gnn_decoding(e) -> dict:
     """The extract option for ``[extract] gnn_decode``; empty when off, so runs recorded before the
     option existed are still found done."""
@@ -447,10 +454,7 @@ def run_prover_stages(db_path: str, db: Database, out: str, cfg: RunConfig, man:
     for m in p.corpora:
         tj, cm = os.path.join(pdir, f"theorems-{m}.json"), os.path.join(pdir, f"corpus-{m}.mm")
         name = f"prover-corpus-{m}"
-        how = {"ranking": cfg.extract.ranking if m == "gnn" else plain_ranking(cfg.extract.ranking)}
-        if m == "gnn":
-            how.update(threshold=cfg.extract.gnn_threshold, fragments=cfg.extract.gnn_fragments,
-                       **gnn_decoding(cfg.extract))
+        how = extraction_how(cfg.extract, m)
         inputs = {"db": dbh, "split": sp["key"], "method": m, "top": p.top, "seed": cfg.run.seed,
                   "metamath": cfg.rewrite.use_metamath, **how,
                   "checkpoint": inputs_ck(os.path.join(out, "model", "checkpoint.pt")) if m == "gnn" else None}
